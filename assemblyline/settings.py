@@ -1,0 +1,260 @@
+"""Settings for unified-assembly-line, read from the environment (12-factor).
+
+No DATABASE_URL → SQLite under ./var/; no REDIS_URL → in-memory channel layer and a
+local-memory cache. That embedded default is for a first run; production runs on
+PostgreSQL 15+ and Redis 7+.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+
+
+def envint(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+
+
+def envfloat(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
+def envlist(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+DEBUG = envbool("DEBUG", False)
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    # The embedded default must start with no configuration at all; a deployment sets its own.
+    SECRET_KEY = "insecure-embedded-default-key-set-SECRET_KEY-in-production"
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+PORT = envint("PORT", 8950)
+
+SERVICE_NAME = "unified-assembly-line"
+SERVICE_VERSION = "1.0.0"
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "channels",
+    "executors",
+    "intents",
+    "verification",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "assemblyline.urls"
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "assemblyline.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES["default"].setdefault("OPTIONS", {})
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # A lost PostgreSQL connection must fail fast (503), not hang the request.
+        DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "assembly-line.sqlite3",
+            # SQLite allows one writer: wait for the lock instead of failing at once.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: channel layer and cache -----------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+LOGIN_URL = "/admin/login/"
+
+# Request bodies larger than this are refused with a JSON 400 before they are parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_BODY_BYTES", 1024 * 1024)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "executors.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["executors.permissions.IsAuthenticatedPrincipal"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "assemblyline.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- The line ---------------------------------------------------------------------------
+# Where `spec_path` of an intent is read from when no spec_text is given.
+SPECS_ROOT = Path(os.environ.get("SPECS_ROOT", BASE_DIR / "specs"))
+# How long a claim holds an intent without progress or heartbeat.
+LEASE_SECONDS = envint("LEASE_SECONDS", 300)
+# Each priority point is worth this much waiting: a priority-1 intent that has waited
+# 9 × this long ranks with a fresh priority-10 one (ageing, so nothing starves).
+PRIORITY_AGEING_SECONDS = envint("PRIORITY_AGEING_SECONDS", 600)
+# The executor that did an intent's previous phase gets it first when it is this close
+# (in ranking seconds) to the head of the queue: it keeps its context.
+AFFINITY_SECONDS = envint("AFFINITY_SECONDS", 600)
+MAX_ATTEMPTS = envint("MAX_ATTEMPTS", 3)
+# Retry backoff after a gate failure or lost lease: base × 2^(attempts-1), capped.
+RETRY_BACKOFF_SECONDS = envfloat("RETRY_BACKOFF_SECONDS", 30.0)
+RETRY_BACKOFF_MAX_SECONDS = envfloat("RETRY_BACKOFF_MAX_SECONDS", 900.0)
+# An executor with no heartbeat (or executor call) for this long is offline.
+EXECUTOR_OFFLINE_AFTER_SECONDS = envint("EXECUTOR_OFFLINE_AFTER_SECONDS", 90)
+# last_heartbeat in the database is written at most this often per executor.
+HEARTBEAT_WRITE_SECONDS = envint("HEARTBEAT_WRITE_SECONDS", 5)
+
+# Gates: which verification levels must pass to leave each phase.
+ASSEMBLY_LINE_GATES: dict[str, list[str | int]] = {
+    "spec": ["spec"],
+    "build": [1, 2],
+    "test": [3, 4, 5],
+    "production": [6],
+}
+
+# The checkers, configured like AUTH_PASSWORD_VALIDATORS. A deployment adds its own by
+# appending {"NAME": "dotted.path.Class", "LEVEL": n, "OPTIONS": {...}}.
+ASSEMBLY_LINE_VERIFIERS: list[dict[str, object]] = [
+    {
+        "NAME": "verification.checks.spec.SpecCompleteCheck",
+        "LEVEL": "spec",
+        "OPTIONS": {
+            "required_sections": [
+                "Purpose",
+                "Requirements",
+                "API Specs",
+                "Dependencies",
+                "Success Criteria",
+            ],
+        },
+    },
+    {
+        "NAME": "verification.checks.reported.TestCoverageCheck",
+        "LEVEL": 3,
+        "OPTIONS": {"min_coverage": envfloat("MIN_COVERAGE", 80.0)},
+    },
+    {
+        "NAME": "verification.checks.reported.CodeQualityCheck",
+        "LEVEL": 4,
+        "OPTIONS": {"blocking": envbool("QUALITY_BLOCKS", False)},
+    },
+    {
+        "NAME": "verification.checks.reported.SecurityScanCheck",
+        "LEVEL": 5,
+        "OPTIONS": {},
+    },
+]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}
+
+# Token verification backend: a callable token -> Principal | None. The default checks the
+# hashed local tokens; a deployment can point this at a credential-vault introspection.
+TOKEN_BACKEND = os.environ.get("TOKEN_BACKEND", "executors.services.token_authenticate")
+# Which gate passes stop for a human before the next phase starts (intents with
+# requires_human_review only): the phases they would move into. "completed" = before done.
+REVIEW_BEFORE_PHASES = envlist("REVIEW_BEFORE_PHASES", ["production"])

@@ -1,0 +1,49 @@
+from django.contrib import admin
+from django.urls import path
+
+from assemblyline.health import health
+from executors.apis import ExecutorHeartbeatApi, ExecutorRegisterApi
+from intents import apis
+
+handler400 = "assemblyline.errors.json_bad_request"
+handler404 = "assemblyline.errors.json_not_found"
+handler500 = "assemblyline.errors.json_server_error"
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("assembly-line/intent", apis.IntentSubmitApi.as_view(), name="intent-submit"),
+    path("assembly-line/work/next", apis.WorkNextApi.as_view(), name="work-next"),
+    path("assembly-line/work/progress", apis.WorkProgressApi.as_view(), name="work-progress"),
+    path("assembly-line/work/complete", apis.WorkCompleteApi.as_view(), name="work-complete"),
+    path("assembly-line/state", apis.LineStateApi.as_view(), name="line-state"),
+    path("assembly-line/intents/", apis.IntentListApi.as_view(), name="intent-list"),
+    path(
+        "assembly-line/intents/<str:intent_id>", apis.IntentDetailApi.as_view(), name="intent-detail"
+    ),
+    path(
+        "assembly-line/intents/<str:intent_id>/cancel",
+        apis.IntentCancelApi.as_view(),
+        name="intent-cancel",
+    ),
+    path(
+        "assembly-line/intents/<str:intent_id>/approve",
+        apis.IntentApproveApi.as_view(),
+        name="intent-approve",
+    ),
+    path(
+        "assembly-line/intents/<str:intent_id>/reject",
+        apis.IntentRejectApi.as_view(),
+        name="intent-reject",
+    ),
+    path(
+        "assembly-line/executors/register",
+        ExecutorRegisterApi.as_view(),
+        name="executor-register",
+    ),
+    path(
+        "assembly-line/executors/heartbeat",
+        ExecutorHeartbeatApi.as_view(),
+        name="executor-heartbeat",
+    ),
+    path("admin/", admin.site.urls),
+]

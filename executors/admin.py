@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from executors.models import ApiToken, Executor
+from executors.services import token_revoke
+
+
+@admin.register(Executor)
+class ExecutorAdmin(admin.ModelAdmin):
+    list_display = ["executor_id", "executor_type", "environment", "max_concurrent",
+                    "builds_completed", "builds_failed", "last_heartbeat", "is_healthy"]
+    list_filter = ["executor_type", "environment", "availability"]
+    search_fields = ["executor_id"]
+    readonly_fields = ["builds_completed", "builds_failed", "total_build_seconds",
+                       "last_heartbeat", "registered_at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "role", "executor", "prefix", "created_at", "last_used_at",
+                    "revoked_at"]
+    list_filter = ["role"]
+    search_fields = ["name", "prefix"]
+    fields = ["name", "role", "executor", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if not change:
+            token, obj.prefix, obj.hashed = ApiToken.generate()
+            super().save_model(request, obj, form, change)
+            self.message_user(
+                request,
+                f"Token for {obj.name} (shown once, copy it now): {token}",
+                messages.WARNING,
+            )
+            return
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for api_token in queryset:
+            token_revoke(api_token=api_token)
+        self.message_user(request, f"{queryset.count()} token(s) revoked")

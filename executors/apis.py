@@ -1,0 +1,76 @@
+"""Executor registration and heartbeats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from executors.authentication import principal_of
+from executors.models import Availability, ExecutorEnvironment, ExecutorType
+from executors.permissions import CanWork
+from executors.services import executor_for, executor_heartbeat, executor_register
+from intents.apis import _valid
+from intents.models import WORKING, Intent
+from intents.selectors import executor_data
+
+
+def _held(executor_id: str) -> list[str]:
+    return list(
+        Intent.objects.filter(assigned_to_id=executor_id, status__in=WORKING)
+        .order_by("assigned_at")
+        .values_list("id", flat=True)
+    )
+
+
+class ExecutorRegisterApi(APIView):
+    """POST /assembly-line/executors/register: an executor says who it is and what it can do.
+    An admin token registers any executor and receives its executor token (once)."""
+
+    permission_classes = [CanWork]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        executor_id = serializers.RegexField(r"^[A-Za-z0-9_.:@-]{1,100}$", max_length=100)
+        executor_type = serializers.ChoiceField(choices=ExecutorType.choices, required=False)
+        environment = serializers.ChoiceField(choices=ExecutorEnvironment.choices, required=False)
+        capabilities = serializers.ListField(
+            child=serializers.CharField(max_length=50), max_length=50, required=False
+        )
+        availability = serializers.ChoiceField(choices=Availability.choices, required=False)
+        max_concurrent = serializers.IntegerField(min_value=1, max_value=50, required=False)
+
+    def post(self, request: Request) -> Response:
+        data = _valid(self.InputSerializer, request.data)
+        principal = principal_of(request)
+        assert principal is not None
+        executor_id = data.pop("executor_id")
+        if "capabilities" in data:
+            data["capabilities"] = sorted(set(data["capabilities"]))
+        executor, created, token = executor_register(
+            principal=principal, executor_id=executor_id, fields=data
+        )
+        body = executor_data(executor, held=_held(executor_id), now=timezone.now())
+        if token is not None:
+            body["token"] = token
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ExecutorHeartbeatApi(APIView):
+    """POST /assembly-line/executors/heartbeat: alive; extends the leases of held work."""
+
+    permission_classes = [CanWork]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        executor_id = serializers.CharField(max_length=100)
+
+    def post(self, request: Request) -> Response:
+        data = _valid(self.InputSerializer, request.data)
+        principal = principal_of(request)
+        assert principal is not None
+        executor = executor_for(principal=principal, executor_id=data["executor_id"])
+        executor = executor_heartbeat(executor=executor, actor=principal.name)
+        return Response(executor_data(executor, held=_held(executor.pk), now=timezone.now()))

@@ -1,0 +1,80 @@
+"""Bearer tokens: `Authorization: Bearer <token>`, verified by a pluggable backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+
+from executors.models import Role
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a token's role and, for executor tokens, the executor it acts as."""
+
+    name: str
+    role: str
+    executor_id: str | None = None
+    token_id: int | None = None
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def pk(self) -> str:  # DRF throttles and loggers read user.pk
+        return self.name
+
+
+def principal_for_user(user: Any) -> Principal | None:
+    """A logged-in Django user (admin site, dashboard): staff are admins, others viewers."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    if isinstance(user, Principal):
+        return user
+    role = Role.ADMIN if user.is_staff else Role.VIEWER
+    return Principal(name=user.get_username(), role=role)
+
+
+def principal_of(request: Request) -> Principal | None:
+    return principal_for_user(getattr(request, "user", None))
+
+
+def token_from_header(value: bytes) -> str | None:
+    parts = value.split()
+    if not parts or parts[0].lower() != b"bearer":
+        return None
+    if len(parts) != 2:
+        raise AuthenticationFailed("Authorization header must be 'Bearer <token>'")
+    try:
+        return parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        raise AuthenticationFailed("token must be ASCII") from None
+
+
+def verify_token(token: str) -> Principal | None:
+    backend = import_string(settings.TOKEN_BACKEND)
+    return backend(token)  # type: ignore[no-any-return]
+
+
+class BearerTokenAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[Principal, Principal] | None:
+        token = token_from_header(get_authorization_header(request))
+        if token is None:
+            return None
+        principal = verify_token(token)
+        if principal is None:
+            raise AuthenticationFailed("invalid or revoked token")
+        return principal, principal
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="assembly-line"'

@@ -1,0 +1,137 @@
+"""Writes for executors and tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from assemblyline.errors import InvalidInput, NotAllowed, NotFound
+from executors.authentication import Principal
+from executors.models import ApiToken, Executor, Role
+
+# A token's last_used_at is written at most this often: auth must not write per request.
+LAST_USED_WRITE_SECONDS = 60
+
+
+def token_create(
+    *, name: str, role: str, executor: Executor | None = None
+) -> tuple[ApiToken, str]:
+    """Make a token; the plaintext is returned once and never stored."""
+    if role not in Role.values:
+        raise InvalidInput(f"unknown role {role!r}")
+    if role == Role.EXECUTOR and executor is None:
+        raise InvalidInput("an executor token must be bound to an executor")
+    token, prefix, hashed = ApiToken.generate()
+    api_token = ApiToken.objects.create(
+        name=name, role=role, executor=executor, prefix=prefix, hashed=hashed
+    )
+    return api_token, token
+
+
+def token_revoke(*, api_token: ApiToken) -> None:
+    ApiToken.objects.filter(pk=api_token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def token_authenticate(token: str) -> Principal | None:
+    """The default TOKEN_BACKEND: look the token up by prefix, compare hashes in constant
+    time, refuse revoked tokens."""
+    prefix = token.split(".", 1)[0]
+    api_token = ApiToken.objects.filter(prefix=prefix).first()
+    if api_token is None or not api_token.is_active or not api_token.matches(token):
+        return None
+    now = timezone.now()
+    stale = now - timedelta(seconds=LAST_USED_WRITE_SECONDS)
+    if api_token.last_used_at is None or api_token.last_used_at < stale:
+        ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+    return Principal(
+        name=api_token.executor_id or api_token.name,
+        role=api_token.role,
+        executor_id=api_token.executor_id,
+        token_id=api_token.pk,
+    )
+
+
+def executor_for(*, principal: Principal, executor_id: str) -> Executor:
+    """The executor a call acts as: an executor token only as itself; admins as any."""
+    if not executor_id:
+        raise InvalidInput("executor_id is required")
+    if principal.role == Role.EXECUTOR and principal.executor_id != executor_id:
+        raise NotAllowed(
+            f"this token acts as executor {principal.executor_id!r}, not {executor_id!r}"
+        )
+    if principal.role not in (Role.EXECUTOR, Role.ADMIN):
+        raise NotAllowed("only executor (and admin) tokens may act as an executor")
+    executor = Executor.objects.filter(pk=executor_id).first()
+    if executor is None:
+        raise NotFound(f"executor {executor_id!r} is not registered")
+    return executor
+
+
+def executor_register(
+    *, principal: Principal, executor_id: str, fields: dict[str, Any]
+) -> tuple[Executor, bool, str | None]:
+    """Register an executor or update its description. An admin may register any executor and
+    gets a new executor token for a new one; an executor token updates only itself.
+    Returns (executor, created, token-or-None)."""
+    from intents.events import record_executor_event
+
+    if principal.role == Role.EXECUTOR and principal.executor_id != executor_id:
+        raise NotAllowed(
+            f"this token acts as executor {principal.executor_id!r}, not {executor_id!r}"
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        executor, created = Executor.objects.select_for_update().get_or_create(
+            executor_id=executor_id, defaults={**fields, "last_heartbeat": now}
+        )
+        if not created:
+            for name, value in fields.items():
+                setattr(executor, name, value)
+            executor.last_heartbeat = now
+            executor.save()
+        token = None
+        if created and principal.role == Role.ADMIN:
+            _, token = token_create(name=executor_id, role=Role.EXECUTOR, executor=executor)
+        record_executor_event(
+            executor=executor,
+            kind="executor_registered",
+            actor=principal.name,
+            payload={"created": created, **fields},
+        )
+    return executor, created, token
+
+
+def executor_touch(*, executor: Executor, now: Any = None) -> bool:
+    """Every executor call is a heartbeat. The database copy is written behind, at most every
+    HEARTBEAT_WRITE_SECONDS, so a large fleet does not turn heartbeats into a write storm.
+    Returns True when the executor was offline before this call."""
+    now = now or timezone.now()
+    last = executor.last_heartbeat
+    if last is not None and now - last < timedelta(seconds=settings.HEARTBEAT_WRITE_SECONDS):
+        return False
+    Executor.objects.filter(pk=executor.pk).update(last_heartbeat=now)
+    executor.last_heartbeat = now
+    offline_after = timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS)
+    return last is None or now - last > offline_after
+
+
+def executor_heartbeat(*, executor: Executor, actor: str) -> Executor:
+    """A heartbeat: the executor is alive; its leases are extended."""
+    from intents.events import record_executor_event
+    from intents.models import WORKING, Intent
+
+    now = timezone.now()
+    with transaction.atomic():
+        came_online = executor_touch(executor=executor, now=now)
+        Intent.objects.filter(assigned_to=executor, status__in=WORKING).update(
+            lease_expires_at=now + timedelta(seconds=settings.LEASE_SECONDS)
+        )
+        if came_online:
+            record_executor_event(executor=executor, kind="executor_online", actor=actor)
+    return executor

@@ -1,0 +1,265 @@
+"""The line's REST endpoints. Thin: validate, call one service or selector, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assemblyline.errors import NotFound
+from executors.authentication import Principal, principal_of
+from executors.permissions import CanSubmit, CanWork, IsAdmin, IsAuthenticatedPrincipal
+from executors.services import executor_for
+from intents import selectors, services
+from intents.models import EnvironmentPreference, Intent, Phase, Status
+from intents.serializers import EventSerializer, IntentFullSerializer, IntentSerializer
+
+
+def _principal(request: Request) -> Principal:
+    principal = principal_of(request)
+    assert principal is not None  # the permission classes ran
+    return principal
+
+
+def _valid(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise serializers.ValidationError({"non_field_errors": ["the body must be a JSON object"]})
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class IntentSubmitApi(APIView):
+    """POST /assembly-line/intent: submit a build intent to the unified queue."""
+
+    permission_classes = [CanSubmit]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        title = serializers.CharField(max_length=200)
+        spec_path = serializers.CharField(max_length=500, required=False, allow_blank=True)
+        spec_text = serializers.CharField(
+            max_length=200_000, required=False, allow_blank=True, trim_whitespace=False
+        )
+        priority = serializers.IntegerField(min_value=1, max_value=10, default=5)
+        environment_preference = serializers.ChoiceField(
+            choices=EnvironmentPreference.choices, default=EnvironmentPreference.EITHER
+        )
+        requires_human_review = serializers.BooleanField(default=False)
+        required_capabilities = serializers.ListField(
+            child=serializers.CharField(max_length=50), max_length=20, required=False
+        )
+        max_attempts = serializers.IntegerField(min_value=1, max_value=20, required=False)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if not attrs.get("spec_path") and not attrs.get("spec_text"):
+                raise serializers.ValidationError(
+                    {"spec_path": ["spec_path (or an inline spec_text) is required"]}
+                )
+            return attrs
+
+    def post(self, request: Request) -> Response:
+        data = _valid(self.InputSerializer, request.data)
+        intent = services.intent_submit(actor=_principal(request).name, **data)
+        return Response(
+            {
+                "intent_id": intent.id,
+                "status": intent.status,
+                "estimated_start": selectors.estimated_start(intent).isoformat(),
+                "current_phase": intent.current_phase,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class WorkNextApi(APIView):
+    """GET /assembly-line/work/next?executor_id=: claim the next work item."""
+
+    permission_classes = [CanWork]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        executor_id = serializers.CharField(max_length=100)
+
+    def get(self, request: Request) -> Response:
+        data = _valid(self.InputSerializer, request.query_params.dict())
+        principal = _principal(request)
+        executor = executor_for(principal=principal, executor_id=data["executor_id"])
+        claim = services.work_claim(executor=executor, actor=principal.name)
+        if claim.intent is None:
+            return Response({"assigned": False, "reason": claim.reason})
+        return Response({"intent": IntentFullSerializer(claim.intent).data, "assigned": True})
+
+
+class WorkProgressApi(APIView):
+    """POST /assembly-line/work/progress: report progress on assigned work."""
+
+    permission_classes = [CanWork]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        intent_id = serializers.CharField(max_length=40)
+        executor_id = serializers.CharField(max_length=100)
+        phase = serializers.ChoiceField(choices=Phase.choices)
+        progress = serializers.FloatField(min_value=0.0, max_value=1.0)
+        message = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+    def post(self, request: Request) -> Response:
+        data = _valid(self.InputSerializer, request.data)
+        principal = _principal(request)
+        executor = executor_for(principal=principal, executor_id=data.pop("executor_id"))
+        intent = services.work_progress(executor=executor, actor=principal.name, **data)
+        return Response(
+            {
+                "updated": True,
+                "current_state": intent.status,
+                "phase": intent.current_phase,
+                "lease_expires_at": intent.lease_expires_at,
+            }
+        )
+
+
+class WorkCompleteApi(APIView):
+    """POST /assembly-line/work/complete: hand in the phase; its gate decides what follows."""
+
+    permission_classes = [CanWork]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        intent_id = serializers.CharField(max_length=40)
+        executor_id = serializers.CharField(max_length=100)
+        status = serializers.ChoiceField(
+            choices=[Status.COMPLETED, Status.FAILED], default=Status.COMPLETED
+        )
+        artifacts = serializers.DictField(required=False, default=dict)
+        phase = serializers.ChoiceField(choices=Phase.choices, required=False)
+
+    def post(self, request: Request) -> Response:
+        data = _valid(self.InputSerializer, request.data)
+        principal = _principal(request)
+        executor = executor_for(principal=principal, executor_id=data.pop("executor_id"))
+        done = services.work_complete(executor=executor, actor=principal.name, **data)
+        gate = None
+        if done.outcome is not None:
+            gate = {
+                "passed": done.outcome.passed,
+                "level": done.outcome.level,
+                "checks": done.outcome.checks,
+            }
+        return Response(
+            {
+                "completed": True,
+                "auto_advanced": done.auto_advanced,
+                "next_phase": done.next_phase,
+                "status": done.intent.status,
+                "current_phase": done.intent.current_phase,
+                "attempts": done.intent.attempts,
+                "gate": gate,
+            }
+        )
+
+
+class LineStateApi(APIView):
+    """GET /assembly-line/state: the whole line at a glance, from aggregate queries."""
+
+    permission_classes = [IsAuthenticatedPrincipal]
+
+    def get(self, request: Request) -> Response:
+        return Response(selectors.line_state())
+
+
+class IntentPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+
+
+class IntentListApi(APIView):
+    """GET /assembly-line/intents/?status=&phase=&executor=: intents, newest first."""
+
+    permission_classes = [IsAuthenticatedPrincipal]
+
+    class FilterSerializer(serializers.Serializer[Any]):
+        status = serializers.ChoiceField(choices=Status.choices, required=False)
+        phase = serializers.ChoiceField(choices=Phase.choices, required=False)
+        executor = serializers.CharField(max_length=100, required=False)
+        created_by = serializers.CharField(max_length=150, required=False)
+
+    def get(self, request: Request) -> Response:
+        query = {k: v for k, v in request.query_params.dict().items() if k not in ("limit", "offset")}
+        filters = _valid(self.FilterSerializer, query)
+        intents = Intent.objects.all().order_by("-created_at", "id")
+        if "status" in filters:
+            intents = intents.filter(status=filters["status"])
+        if "phase" in filters:
+            intents = intents.filter(current_phase=filters["phase"])
+        if "executor" in filters:
+            intents = intents.filter(
+                Q(assigned_to_id=filters["executor"]) | Q(previous_executor_id=filters["executor"])
+            )
+        if "created_by" in filters:
+            intents = intents.filter(created_by=filters["created_by"])
+        paginator = IntentPagination()
+        page = paginator.paginate_queryset(intents, request, view=self)
+        return paginator.get_paginated_response(IntentSerializer(page, many=True).data)
+
+
+class IntentDetailApi(APIView):
+    """GET /assembly-line/intents/<id>: one intent with its events."""
+
+    permission_classes = [IsAuthenticatedPrincipal]
+
+    def get(self, request: Request, intent_id: str) -> Response:
+        intent = Intent.objects.filter(pk=intent_id).first()
+        if intent is None:
+            raise NotFound(f"intent {intent_id!r} not found")
+        data = IntentFullSerializer(intent).data
+        data["events"] = EventSerializer(intent.events.order_by("created_at", "id"), many=True).data
+        return Response(data)
+
+
+class ReasonSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class IntentCancelApi(APIView):
+    """POST /assembly-line/intents/<id>/cancel: the submitter or an admin stops an intent."""
+
+    permission_classes = [CanSubmit]
+
+    def post(self, request: Request, intent_id: str) -> Response:
+        data = _valid(ReasonSerializer, request.data or {})
+        principal = _principal(request)
+        intent = services.intent_cancel(
+            intent_id=intent_id,
+            actor=principal.name,
+            is_admin=principal.is_admin,
+            reason=data["reason"],
+        )
+        return Response(IntentSerializer(intent).data)
+
+
+class IntentApproveApi(APIView):
+    """POST /assembly-line/intents/<id>/approve (admin): a held intent moves on."""
+
+    permission_classes = [IsAdmin]
+
+    def post(self, request: Request, intent_id: str) -> Response:
+        data = _valid(ReasonSerializer, request.data or {})
+        intent = services.intent_approve(
+            intent_id=intent_id, reviewer=_principal(request).name, note=data["reason"]
+        )
+        return Response(IntentSerializer(intent).data)
+
+
+class IntentRejectApi(APIView):
+    """POST /assembly-line/intents/<id>/reject (admin): back to its phase with the reason."""
+
+    permission_classes = [IsAdmin]
+
+    def post(self, request: Request, intent_id: str) -> Response:
+        data = _valid(ReasonSerializer, request.data or {})
+        intent = services.intent_reject(
+            intent_id=intent_id, reviewer=_principal(request).name, reason=data["reason"]
+        )
+        return Response(IntentSerializer(intent).data)

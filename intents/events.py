@@ -1,0 +1,93 @@
+"""Events: one IntentEvent row per state change, written in the change's transaction and
+published after commit (channel layer + log line). A rolled-back change publishes nothing."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from intents.models import IntentEvent
+
+if TYPE_CHECKING:
+    from executors.models import Executor
+    from intents.models import Intent
+
+logger = logging.getLogger("assemblyline.events")
+
+# The channel-layer group every viewer of the line joins.
+LINE_GROUP = "assembly-line"
+
+
+def event_data(event: IntentEvent) -> dict[str, Any]:
+    return {
+        "id": event.pk,
+        "kind": event.kind,
+        "intent_id": event.intent_id,
+        "executor_id": event.executor_id or None,
+        "actor": event.actor,
+        "from_status": event.from_status or None,
+        "to_status": event.to_status or None,
+        "from_phase": event.from_phase or None,
+        "to_phase": event.to_phase or None,
+        "payload": event.payload,
+        "timestamp": event.created_at.isoformat(),
+    }
+
+
+def publish(event: IntentEvent) -> None:
+    """Send a committed event to every viewer. Never raises: the change is already stored."""
+    data = event_data(event)
+    logger.info("state_change", extra={"event": data})
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(LINE_GROUP, {"type": "line.event", "event": data})
+    except Exception:
+        logger.warning("event %s not broadcast: channel layer unavailable", event.pk, exc_info=True)
+
+
+def record_event(
+    *,
+    intent: Intent,
+    kind: str,
+    actor: str,
+    from_status: str,
+    from_phase: str,
+    executor_id: str = "",
+    payload: dict[str, Any] | None = None,
+    duration_seconds: float | None = None,
+) -> IntentEvent:
+    """Append the intent's event; must be called inside the transaction of the change."""
+    event = IntentEvent.objects.create(
+        intent=intent,
+        kind=kind,
+        actor=actor,
+        executor_id=executor_id,
+        from_status=from_status,
+        to_status=intent.status,
+        from_phase=from_phase,
+        to_phase=intent.current_phase,
+        payload=payload or {},
+        duration_seconds=duration_seconds,
+    )
+    transaction.on_commit(lambda: publish(event))
+    return event
+
+
+def record_executor_event(
+    *, executor: Executor, kind: str, actor: str, payload: dict[str, Any] | None = None
+) -> IntentEvent:
+    event = IntentEvent.objects.create(
+        intent=None,
+        kind=kind,
+        actor=actor,
+        executor_id=executor.executor_id,
+        payload=payload or {},
+    )
+    transaction.on_commit(lambda: publish(event))
+    return event

@@ -1,0 +1,87 @@
+"""Output shapes shared by several endpoints. Inputs are nested in their views."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from intents.events import event_data
+from intents.models import Intent, IntentEvent
+
+# The spec's BuildIntent fields, in its order, then what this service adds.
+BUILD_INTENT_FIELDS = [
+    "id",
+    "title",
+    "spec_path",
+    "priority",
+    "created_by",
+    "created_at",
+    "assigned_to",
+    "assigned_at",
+    "environment_preference",
+    "requires_human_review",
+    "status",
+    "current_phase",
+    "phase_progress",
+    "build_output",
+    "test_results",
+    "deployment_url",
+    "verification_level",
+    "quality_score",
+]
+EXTRA_FIELDS = [
+    "required_capabilities",
+    "progress",
+    "progress_message",
+    "attempts",
+    "max_attempts",
+    "queued_at",
+    "not_before",
+    "lease_expires_at",
+    "previous_executor",
+    "reviewed_by",
+    "reviewed_at",
+    "finished_at",
+    "updated_at",
+]
+
+
+class IntentSerializer(serializers.ModelSerializer[Intent]):
+    """An intent as lists show it (no spec text, no artifacts)."""
+
+    assigned_to = serializers.CharField(source="assigned_to_id", allow_null=True)
+    previous_executor = serializers.CharField(source="previous_executor_id", allow_null=True)
+    progress = serializers.FloatField()
+    phase_progress = serializers.DictField(child=serializers.FloatField())
+    test_results = serializers.JSONField(allow_null=True)
+
+    class Meta:
+        model = Intent
+        fields = BUILD_INTENT_FIELDS + EXTRA_FIELDS
+        read_only_fields = fields
+
+
+class IntentFullSerializer(IntentSerializer):
+    """An intent with everything an executor needs to work on it."""
+
+    artifacts = serializers.JSONField()
+
+    class Meta(IntentSerializer.Meta):
+        fields = [*IntentSerializer.Meta.fields, "spec_text", "artifacts"]
+        read_only_fields = fields
+
+
+class EventSerializer(serializers.Serializer[IntentEvent]):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    intent_id = serializers.CharField(allow_null=True)
+    executor_id = serializers.CharField(allow_null=True)
+    actor = serializers.CharField()
+    from_status = serializers.CharField(allow_null=True)
+    to_status = serializers.CharField(allow_null=True)
+    from_phase = serializers.CharField(allow_null=True)
+    to_phase = serializers.CharField(allow_null=True)
+    payload = serializers.JSONField()
+    timestamp = serializers.DateTimeField()
+
+    def to_representation(self, instance: IntentEvent) -> dict[str, object]:
+        return event_data(instance)

@@ -1,0 +1,560 @@
+"""Every rule of the line, one function each. The shape of each write:
+transaction → row lock → FSM transition → save → IntentEvent → on_commit broadcast.
+Verification checks (which may make network calls) run before the transaction, never inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from assemblyline.errors import InvalidInput, NotAllowed, NotFound, TransitionNotAllowed
+from executors.models import Executor
+from executors.services import executor_touch
+from intents.events import record_event, record_executor_event
+from intents.models import (
+    FINAL,
+    OPEN,
+    WORKING,
+    EventKind,
+    Intent,
+    IntentEvent,
+    Phase,
+    Status,
+    next_phase,
+    queue_rank,
+)
+from verification.models import VerificationRun
+from verification.registry import VerificationOutcome, gate_levels, run_levels
+
+# Artifact keys that also fill the spec's BuildIntent fields of the same name.
+ARTIFACT_FIELDS = ("build_output", "test_results", "deployment_url")
+
+
+def current_state(intent: Intent) -> dict[str, Any]:
+    """What a 409 tells the caller about the intent now."""
+    return {
+        "intent_id": intent.id,
+        "status": intent.status,
+        "phase": intent.current_phase,
+        "assigned_to": intent.assigned_to_id,
+        "attempts": intent.attempts,
+    }
+
+
+def retry_backoff(attempts: int) -> timedelta:
+    seconds = settings.RETRY_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, settings.RETRY_BACKOFF_MAX_SECONDS))
+
+
+def _locked(intent_id: str) -> Intent:
+    intent = Intent.objects.select_for_update().filter(pk=intent_id).first()
+    if intent is None:
+        raise NotFound(f"intent {intent_id!r} not found")
+    return intent
+
+
+# --- submit -------------------------------------------------------------------------------
+
+
+def intent_submit(
+    *,
+    actor: str,
+    title: str,
+    spec_path: str = "",
+    spec_text: str = "",
+    priority: int = 5,
+    environment_preference: str = "either",
+    requires_human_review: bool = False,
+    required_capabilities: list[str] | None = None,
+    max_attempts: int | None = None,
+) -> Intent:
+    """Rule: a new intent enters the queue in SPEC. Its spec is checked at once; a spec that
+    already passes the SPEC gate moves it straight to the BUILD queue (the line auto-advances
+    whenever a gate passes)."""
+    now = timezone.now()
+    intent = Intent(
+        title=title,
+        spec_path=spec_path,
+        spec_text=spec_text,
+        priority=priority,
+        environment_preference=environment_preference,
+        requires_human_review=requires_human_review,
+        required_capabilities=sorted(set(required_capabilities or [])),
+        max_attempts=max_attempts or settings.MAX_ATTEMPTS,
+        created_by=actor,
+        created_at=now,
+        queued_at=now,
+        rank=queue_rank(now, priority),
+    )
+    outcome = run_levels(intent, {}, gate_levels(Phase.SPEC))
+    with transaction.atomic():
+        intent.save(force_insert=True)
+        record_event(
+            intent=intent,
+            kind=EventKind.SUBMITTED,
+            actor=actor,
+            from_status="",
+            from_phase="",
+            payload={"priority": priority, "environment_preference": environment_preference},
+        )
+        _record_gate(intent=intent, outcome=outcome, actor=actor, phase=Phase.SPEC)
+        if outcome.passed:
+            _pass_gate(intent=intent, actor=actor, executor=None)
+    return intent
+
+
+# --- claim --------------------------------------------------------------------------------
+
+
+@dataclass
+class Claim:
+    intent: Intent | None
+    reason: str = ""
+
+
+def _queued_for(executor: Executor, now: datetime) -> Any:
+    queryset = Intent.objects.filter(
+        status=Status.QUEUED,
+        environment_preference__in=executor.environments_served(),
+    ).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+    if connection.vendor == "postgresql":
+        queryset = queryset.filter(required_capabilities__contained_by=executor.capabilities)
+    return queryset.order_by("rank")
+
+
+def _capable(executor: Executor, intent: Intent) -> bool:
+    return set(intent.required_capabilities) <= set(executor.capabilities)
+
+
+def _pick(executor: Executor, now: datetime) -> Intent | None:
+    """The best queued intent this executor may take, locked.
+
+    Best = lowest rank (priority with ageing, see `queue_rank`), except that an intent whose
+    previous phase this executor did is taken first when it ranks within AFFINITY_SECONDS of
+    the head. On PostgreSQL the lock is FOR UPDATE SKIP LOCKED over the partial index, so
+    concurrent claims never wait on each other and never take the same row."""
+    queued = _queued_for(executor, now)
+    affinity = timedelta(seconds=settings.AFFINITY_SECONDS)
+    if connection.vendor != "postgresql":
+        # SQLite (the embedded default) serializes writers, so no row lock is needed; it
+        # cannot filter JSON containment in SQL, so capabilities are checked here.
+        candidates = [i for i in queued.select_related(None)[:500] if _capable(executor, i)]
+        if not candidates:
+            return None
+        head = candidates[0]
+        for intent in candidates:
+            if intent.rank > head.rank + affinity:
+                break
+            if intent.previous_executor_id == executor.pk:
+                return intent
+        return head
+    mine = queued.filter(previous_executor=executor).values_list("rank", flat=True).first()
+    if mine is not None:
+        head_rank = queued.values_list("rank", flat=True).first()
+        if head_rank is not None and mine <= head_rank + affinity:
+            intent = queued.filter(previous_executor=executor).select_for_update(
+                skip_locked=True
+            ).first()
+            if intent is not None:
+                return intent
+    return queued.select_for_update(skip_locked=True).first()
+
+
+def work_claim(*, executor: Executor, actor: str) -> Claim:
+    """Rule: an executor gets the best queued intent it can take (environment, capabilities,
+    priority with ageing, affinity), never more than its max_concurrent at once, and never one
+    another executor holds. The claim starts a lease."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Locking the executor row serializes one executor's own claims, so max_concurrent
+        # cannot be overrun by parallel requests of the same executor.
+        executor = Executor.objects.select_for_update().get(pk=executor.pk)
+        came_online = executor_touch(executor=executor, now=now)
+        if came_online:
+            record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
+        holding = Intent.objects.filter(assigned_to=executor, status__in=WORKING).count()
+        if holding >= executor.max_concurrent:
+            return Claim(None, f"executor holds {holding} intent(s), its max_concurrent")
+        intent = _pick(executor, now)
+        if intent is None:
+            return Claim(None, "no queued intent matches this executor")
+        from_status = intent.status
+        intent.claim()
+        intent.assigned_to = executor
+        intent.assigned_at = now
+        intent.lease_expires_at = now + timedelta(seconds=settings.LEASE_SECONDS)
+        intent.save()
+        record_event(
+            intent=intent,
+            kind=EventKind.ASSIGNED,
+            actor=actor,
+            executor_id=executor.pk,
+            from_status=from_status,
+            from_phase=intent.current_phase,
+            payload={"attempt": intent.attempts + 1},
+        )
+    return Claim(intent)
+
+
+# --- progress -----------------------------------------------------------------------------
+
+
+def _ensure_holder(intent: Intent, executor: Executor) -> None:
+    """403 for work that was never this executor's; 409 for work it no longer holds (lease
+    lost, re-queued, cancelled, reassigned) or that is not being worked on."""
+    if intent.assigned_to_id == executor.pk and intent.status in WORKING:
+        return
+    if intent.assigned_to_id not in (None, executor.pk):
+        held_before = IntentEvent.objects.filter(
+            intent=intent, kind=EventKind.ASSIGNED, executor_id=executor.pk
+        ).exists()
+        if not held_before:
+            raise NotAllowed(f"intent {intent.id} is assigned to another executor")
+        raise TransitionNotAllowed(
+            f"intent {intent.id} was reassigned; you no longer hold it",
+            current=current_state(intent),
+        )
+    raise TransitionNotAllowed(
+        f"intent {intent.id} is {intent.status} in {intent.current_phase}, not in progress "
+        "with you",
+        current=current_state(intent),
+    )
+
+
+def _ensure_phase(intent: Intent, phase: str | None) -> None:
+    if phase and phase != intent.current_phase:
+        raise TransitionNotAllowed(
+            f"intent {intent.id} is in phase {intent.current_phase}, not {phase}",
+            current=current_state(intent),
+        )
+
+
+def work_progress(
+    *, executor: Executor, actor: str, intent_id: str, phase: str, progress: float, message: str
+) -> Intent:
+    """Rule: only the holder reports progress, on the intent's current phase. The first report
+    moves assigned → in_progress (testing in the test phase); every report extends the lease."""
+    now = timezone.now()
+    with transaction.atomic():
+        intent = _locked(intent_id)
+        _ensure_holder(intent, executor)
+        _ensure_phase(intent, phase)
+        from_status = intent.status
+        if intent.status == Status.ASSIGNED:
+            intent.start()
+        intent.phase_progress = {**intent.phase_progress, phase: progress}
+        intent.progress_message = message
+        intent.lease_expires_at = now + timedelta(seconds=settings.LEASE_SECONDS)
+        intent.save()
+        record_event(
+            intent=intent,
+            kind=EventKind.PROGRESS,
+            actor=actor,
+            executor_id=executor.pk,
+            from_status=from_status,
+            from_phase=phase,
+            payload={"progress": progress, "message": message},
+        )
+        executor_touch(executor=executor, now=now)
+    return intent
+
+
+# --- complete and the gate ----------------------------------------------------------------
+
+
+@dataclass
+class Completion:
+    intent: Intent
+    auto_advanced: bool
+    next_phase: str
+    outcome: VerificationOutcome | None
+
+
+def _merged(intent: Intent, artifacts: dict[str, Any]) -> dict[str, Any]:
+    return {**intent.artifacts, **artifacts}
+
+
+def work_complete(
+    *,
+    executor: Executor,
+    actor: str,
+    intent_id: str,
+    status: str,
+    artifacts: dict[str, Any],
+    phase: str | None = None,
+) -> Completion:
+    """Rule: the holder hands in its phase with artifacts; the phase gate judges them.
+    Passed → the next phase is queued (or the intent is completed after production, or waits
+    for review); failed → back to the queue with attempts+1 and a backoff, failed at
+    max_attempts. An executor may also report `status: failed` for its phase, which counts as a
+    failed gate."""
+    intent = Intent.objects.filter(pk=intent_id).first()
+    if intent is None:
+        raise NotFound(f"intent {intent_id!r} not found")
+    _ensure_holder(intent, executor)
+    _ensure_phase(intent, phase)
+    checked_phase = intent.current_phase
+    outcome = None
+    if status == Status.COMPLETED:
+        # Outside any transaction: checks may call the built service over HTTP.
+        outcome = run_levels(intent, _merged(intent, artifacts), gate_levels(checked_phase))
+
+    now = timezone.now()
+    with transaction.atomic():
+        intent = _locked(intent_id)
+        # It may have changed while the checks ran (lease lapsed, cancelled): re-check.
+        _ensure_holder(intent, executor)
+        _ensure_phase(intent, checked_phase)
+        from_status, from_phase = intent.status, intent.current_phase
+        intent.artifacts = _merged(intent, artifacts)
+        for key in ARTIFACT_FIELDS:
+            if key in artifacts:
+                setattr(intent, key, artifacts[key])
+        if isinstance(artifacts.get("spec_text"), str):
+            intent.spec_text = artifacts["spec_text"]
+        intent.phase_progress = {**intent.phase_progress, from_phase: 1.0}
+        duration = (now - intent.assigned_at).total_seconds() if intent.assigned_at else None
+        record_event(
+            intent=intent,
+            kind=EventKind.COMPLETED,
+            actor=actor,
+            executor_id=executor.pk,
+            from_status=from_status,
+            from_phase=from_phase,
+            payload={"reported_status": status, "artifacts": sorted(artifacts)},
+            duration_seconds=duration,
+        )
+        if outcome is None:
+            passed = False
+            reason = {"executor": "the executor reported the phase failed"}
+        else:
+            _record_gate(intent=intent, outcome=outcome, actor=actor, phase=from_phase)
+            passed, reason = outcome.passed, outcome.failures
+        if passed:
+            Executor.objects.filter(pk=executor.pk).update(
+                builds_completed=F("builds_completed") + 1,
+                total_build_seconds=F("total_build_seconds") + (duration or 0.0),
+            )
+            _pass_gate(intent=intent, actor=actor, executor=executor)
+        else:
+            Executor.objects.filter(pk=executor.pk).update(builds_failed=F("builds_failed") + 1)
+            _retry_or_fail(intent=intent, actor=actor, reason=reason, kind="gate_failed")
+        executor_touch(executor=executor, now=now)
+    advanced = passed and intent.status != Status.AWAITING_REVIEW
+    if intent.status == Status.COMPLETED:
+        following = Status.COMPLETED
+    else:
+        following = intent.current_phase
+    return Completion(intent, advanced, following, outcome)
+
+
+def _record_gate(*, intent: Intent, outcome: VerificationOutcome, actor: str, phase: str) -> None:
+    VerificationRun.objects.create(
+        intent=intent,
+        phase=phase,
+        level=outcome.level,
+        passed=outcome.passed,
+        checks=outcome.checks,
+        gate=True,
+    )
+    if outcome.passed:
+        intent.verification_level = outcome.verified_level(intent.verification_level)
+    intent.quality_score = outcome.quality_score
+    intent.save(update_fields=["verification_level", "quality_score", "updated_at"])
+    record_event(
+        intent=intent,
+        kind=EventKind.VERIFIED,
+        actor=actor,
+        from_status=intent.status,
+        from_phase=intent.current_phase,
+        payload={
+            "gate": phase,
+            "passed": outcome.passed,
+            "level": outcome.level,
+            "checks": outcome.checks,
+        },
+    )
+
+
+def _review_due(intent: Intent) -> bool:
+    if not intent.requires_human_review:
+        return False
+    following = next_phase(intent.current_phase) or Status.COMPLETED
+    return following in settings.REVIEW_BEFORE_PHASES
+
+
+def _pass_gate(*, intent: Intent, actor: str, executor: Executor | None) -> None:
+    if intent.status != Status.QUEUED and _review_due(intent):
+        from_status = intent.status
+        intent.hold_for_review()
+        if executor is not None:
+            intent.previous_executor = executor
+        intent.assigned_to = None
+        intent.lease_expires_at = None
+        intent.save()
+        record_event(
+            intent=intent,
+            kind=EventKind.REVIEW_REQUESTED,
+            actor=actor,
+            from_status=from_status,
+            from_phase=intent.current_phase,
+        )
+        return
+    _advance(intent=intent, actor=actor, executor=executor)
+
+
+def _advance(*, intent: Intent, actor: str, executor: Executor | None) -> None:
+    """Into the next phase's queue, or completed after production."""
+    now = timezone.now()
+    from_status, from_phase = intent.status, intent.current_phase
+    if intent.current_phase == Phase.PRODUCTION:
+        intent.finish()
+        intent.finished_at = now
+    else:
+        intent.advance_phase()
+        if intent.status != Status.QUEUED:
+            intent.requeue()
+        intent.queued_at = now
+        intent.rank = queue_rank(now, intent.priority)
+        intent.attempts = 0
+        intent.not_before = None
+    if executor is not None:
+        intent.previous_executor = executor
+    intent.assigned_to = None
+    intent.lease_expires_at = None
+    intent.progress_message = ""
+    intent.save()
+    record_event(
+        intent=intent,
+        kind=EventKind.ADVANCED,
+        actor=actor,
+        from_status=from_status,
+        from_phase=from_phase,
+    )
+
+
+def _retry_or_fail(*, intent: Intent, actor: str, reason: dict[str, Any], kind: str) -> None:
+    """Back to the queue of the same phase with attempts+1 and an exponential backoff, or
+    failed at max_attempts."""
+    now = timezone.now()
+    from_status, from_phase = intent.status, intent.current_phase
+    intent.attempts += 1
+    payload = {"why": kind, "reason": reason, "attempts": intent.attempts}
+    intent.assigned_to = None
+    intent.lease_expires_at = None
+    if intent.attempts >= intent.max_attempts:
+        intent.fail()
+        intent.finished_at = now
+        intent.save()
+        record_event(
+            intent=intent,
+            kind=EventKind.FAILED,
+            actor=actor,
+            from_status=from_status,
+            from_phase=from_phase,
+            payload=payload,
+        )
+        return
+    intent.requeue()
+    intent.not_before = now + retry_backoff(intent.attempts)
+    payload["not_before"] = intent.not_before.isoformat()
+    intent.save()
+    record_event(
+        intent=intent,
+        kind=EventKind.REQUEUED,
+        actor=actor,
+        from_status=from_status,
+        from_phase=from_phase,
+        payload=payload,
+    )
+
+
+# --- review and cancel ----------------------------------------------------------------------
+
+
+def _awaiting_review(intent_id: str) -> Intent:
+    intent = _locked(intent_id)
+    if intent.status != Status.AWAITING_REVIEW:
+        raise TransitionNotAllowed(
+            f"intent {intent.id} is {intent.status}, not awaiting review",
+            current=current_state(intent),
+        )
+    return intent
+
+
+def intent_approve(*, intent_id: str, reviewer: str, note: str = "") -> Intent:
+    """Rule: a reviewer's approval lets a held intent move on as its gate allowed."""
+    with transaction.atomic():
+        intent = _awaiting_review(intent_id)
+        intent.reviewed_by = reviewer
+        intent.reviewed_at = timezone.now()
+        record_event(
+            intent=intent,
+            kind=EventKind.APPROVED,
+            actor=reviewer,
+            from_status=intent.status,
+            from_phase=intent.current_phase,
+            payload={"note": note},
+        )
+        _advance(intent=intent, actor=reviewer, executor=intent.previous_executor)
+    return intent
+
+
+def intent_reject(*, intent_id: str, reviewer: str, reason: str) -> Intent:
+    """Rule: a rejection sends the intent back to its phase's queue with the reason and
+    attempts+1 (failed at max_attempts)."""
+    if not reason.strip():
+        raise InvalidInput("a rejection needs a reason")
+    with transaction.atomic():
+        intent = _awaiting_review(intent_id)
+        intent.reviewed_by = reviewer
+        intent.reviewed_at = timezone.now()
+        record_event(
+            intent=intent,
+            kind=EventKind.REJECTED,
+            actor=reviewer,
+            from_status=intent.status,
+            from_phase=intent.current_phase,
+            payload={"reason": reason},
+        )
+        _retry_or_fail(
+            intent=intent, actor=reviewer, reason={"review": reason}, kind="review_rejected"
+        )
+    return intent
+
+
+def intent_cancel(*, intent_id: str, actor: str, is_admin: bool, reason: str = "") -> Intent:
+    """Rule: the submitter of an intent or an admin may cancel it while it is not final."""
+    with transaction.atomic():
+        intent = _locked(intent_id)
+        if not is_admin and intent.created_by != actor:
+            raise NotAllowed("only the submitter of an intent or an admin may cancel it")
+        if intent.status in FINAL:
+            raise TransitionNotAllowed(
+                f"intent {intent.id} is already {intent.status}", current=current_state(intent)
+            )
+        from_status = intent.status
+        intent.cancel()
+        intent.assigned_to = None
+        intent.lease_expires_at = None
+        intent.finished_at = timezone.now()
+        intent.save()
+        record_event(
+            intent=intent,
+            kind=EventKind.CANCELLED,
+            actor=actor,
+            from_status=from_status,
+            from_phase=intent.current_phase,
+            payload={"reason": reason},
+        )
+    return intent
+
+
+assert set(OPEN) | set(FINAL) == set(Status.values)

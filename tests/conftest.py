@@ -1,0 +1,182 @@
+"""Fixtures: an admin, a submitter, an executor (local), a second executor (the outsider),
+a server executor and a viewer, each with its own token and API client.
+
+Real servers: tests marked `postgres` or `redis` need DATABASE_URL / REDIS_URL. Without them
+they are skipped on a laptop, but under CI=true a missing server is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from executors.models import Executor, Role
+from executors.services import token_create
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+SPEC_OK = """# demo-service - SPEC
+
+## Purpose
+Say hello.
+
+## Requirements
+- [ ] Answers hello
+
+## API Specs
+**GET /health**
+**GET /hello**
+
+## Dependencies
+None
+
+## Success Criteria
+- [ ] Health returns 200
+"""
+
+GOOD_TESTS = {"passed": 42, "failed": 0, "skipped": 1, "coverage": 91.5}
+GOOD_QUALITY = {"lint_errors": 0, "type_errors": 0, "warnings": []}
+GOOD_SECURITY = {"high": 0, "medium": 1, "low": 3, "secrets": 0}
+
+
+def need(condition: bool, what: str) -> None:
+    """Skip when a real server is missing, unless in CI, where that is a failure."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but not available")
+    pytest.skip(f"{what} not available")
+
+
+@pytest.fixture
+def postgres(db: Any) -> None:
+    need(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")
+
+
+@dataclass
+class Actor:
+    client: APIClient
+    token: str
+    name: str
+    executor_id: str | None = None
+
+
+def _client(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def make_executor(
+    executor_id: str, environment: str = "local", capabilities: list[str] | None = None, **kw: Any
+) -> Actor:
+    executor = Executor.objects.create(
+        executor_id=executor_id,
+        environment=environment,
+        executor_type="server_ai" if environment == "server" else "claude_code",
+        capabilities=capabilities or [],
+        **kw,
+    )
+    _, token = token_create(name=executor_id, role=Role.EXECUTOR, executor=executor)
+    return Actor(_client(token), token, executor_id, executor_id)
+
+
+@pytest.fixture
+def admin(db: Any) -> Actor:
+    _, token = token_create(name="root", role=Role.ADMIN)
+    return Actor(_client(token), token, "root")
+
+
+@pytest.fixture
+def submitter(db: Any) -> Actor:
+    _, token = token_create(name="alice", role=Role.SUBMITTER)
+    return Actor(_client(token), token, "alice")
+
+
+@pytest.fixture
+def viewer(db: Any) -> Actor:
+    _, token = token_create(name="watcher", role=Role.VIEWER)
+    return Actor(_client(token), token, "watcher")
+
+
+@pytest.fixture
+def executor(db: Any) -> Actor:
+    return make_executor("laptop-1", "local")
+
+
+@pytest.fixture
+def outsider(db: Any) -> Actor:
+    return make_executor("laptop-2", "local")
+
+
+@pytest.fixture
+def server_executor(db: Any) -> Actor:
+    return make_executor("server-ai", "server")
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture(autouse=True)
+def _specs_root(settings: Any, tmp_path: Any) -> None:
+    settings.SPECS_ROOT = tmp_path / "specs"
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "demo.md").write_text(SPEC_OK)
+    settings.RETRY_BACKOFF_SECONDS = 0
+    # Checks that call a live service over HTTP live in verification/checks/live.py; tests
+    # of the line itself judge reported data only (the live checks have their own tests).
+    settings.ASSEMBLY_LINE_VERIFIERS = [
+        v for v in settings.ASSEMBLY_LINE_VERIFIERS if "live" not in str(v["NAME"])
+    ]
+
+
+def submit(actor: Actor, **body: Any) -> dict[str, Any]:
+    payload = {"title": "demo", "spec_path": "demo.md", "priority": 5,
+               "environment_preference": "either", **body}
+    response = actor.client.post("/assembly-line/intent", payload, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def claim(actor: Actor) -> dict[str, Any]:
+    response = actor.client.get("/assembly-line/work/next", {"executor_id": actor.executor_id})
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def progress(actor: Actor, intent_id: str, phase: str, value: float, message: str = "") -> Any:
+    return actor.client.post(
+        "/assembly-line/work/progress",
+        {"intent_id": intent_id, "executor_id": actor.executor_id, "phase": phase,
+         "progress": value, "message": message},
+        format="json",
+    )
+
+
+def complete(actor: Actor, intent_id: str, artifacts: dict[str, Any] | None = None,
+             status: str = "completed", **extra: Any) -> Any:
+    return actor.client.post(
+        "/assembly-line/work/complete",
+        {"intent_id": intent_id, "executor_id": actor.executor_id, "status": status,
+         "artifacts": artifacts or {}, **extra},
+        format="json",
+    )
+
+
+def phase_artifacts(phase: str) -> dict[str, Any]:
+    """Artifacts that pass each phase's gate (reported-data checks)."""
+    return {
+        "spec": {"spec_text": SPEC_OK},
+        "build": {"build_output": "built", "commit": "abc123", "files": ["app.py"],
+                  "deployment_url": "http://127.0.0.1:9/"},
+        "test": {"test_results": GOOD_TESTS, "quality": GOOD_QUALITY, "security": GOOD_SECURITY},
+        "production": {"rollback_plan": "redeploy the previous image",
+                       "files": ["README.md", "SPEC.md", "docs/api.md", "Dockerfile"]},
+    }[phase]
