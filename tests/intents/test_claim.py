@@ -1,0 +1,176 @@
+"""Work distribution: who gets what, in which order, and never twice."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from executors.models import Executor
+from intents import services
+from intents.models import Intent, IntentEvent
+from tests.conftest import Actor, claim, complete, make_executor, phase_artifacts, submit
+
+pytestmark = pytest.mark.django_db
+
+
+def test_environment_preference_routes_work(
+    submitter: Actor, executor: Actor, server_executor: Actor
+) -> None:
+    server_only = submit(submitter, environment_preference="server", priority=9)["intent_id"]
+    local_only = submit(submitter, environment_preference="local", priority=9)["intent_id"]
+    assert claim(executor)["intent"]["id"] == local_only
+    assert claim(server_executor)["intent"]["id"] == server_only
+
+
+def test_either_is_served_by_both_environments(
+    submitter: Actor, executor: Actor, server_executor: Actor
+) -> None:
+    first = submit(submitter)["intent_id"]
+    second = submit(submitter)["intent_id"]
+    assert {claim(server_executor)["intent"]["id"], claim(executor)["intent"]["id"]} == {
+        first, second}
+
+
+def test_required_capabilities_must_be_a_subset(submitter: Actor) -> None:
+    plain = make_executor("plain", capabilities=["python"])
+    rich = make_executor("rich", capabilities=["docker", "python", "rust"])
+    needs = submit(submitter, required_capabilities=["rust", "docker"], priority=10)["intent_id"]
+    assert claim(plain)["assigned"] is False
+    assert claim(rich)["intent"]["id"] == needs
+
+
+def test_higher_priority_first_then_oldest(submitter: Actor, executor: Actor) -> None:
+    low = submit(submitter, priority=2)["intent_id"]
+    high = submit(submitter, priority=9)["intent_id"]
+    high_later = submit(submitter, priority=9)["intent_id"]
+    order = [claim(make_executor(f"e{i}"))["intent"]["id"] for i in range(3)]
+    assert order == [high, high_later, low]
+
+
+def test_ageing_lets_a_long_waiting_low_priority_intent_go_first(
+    submitter: Actor, executor: Actor, settings: Any
+) -> None:
+    settings.PRIORITY_AGEING_SECONDS = 60
+    old_low = submit(submitter, priority=1)["intent_id"]
+    # It has waited 10 minutes: 10 points of ageing beat a fresh priority-10.
+    waited = timezone.now() - timedelta(minutes=10)
+    Intent.objects.filter(pk=old_low).update(
+        queued_at=waited, rank=waited - timedelta(seconds=60))
+    submit(submitter, priority=10)
+    assert claim(executor)["intent"]["id"] == old_low
+
+
+def test_affinity_gives_the_next_phase_to_the_previous_executor(
+    submitter: Actor, executor: Actor, outsider: Actor
+) -> None:
+    first = submit(submitter, priority=5)["intent_id"]
+    claim(executor)
+    complete(executor, first, phase_artifacts("build"))
+    # A slightly higher-ranked intent arrives; the executor that built `first` still gets
+    # `first`'s test phase (its context), the other executor gets the newcomer.
+    newcomer = submit(submitter, priority=6)["intent_id"]
+    assert claim(executor)["intent"]["id"] == first
+    assert claim(outsider)["intent"]["id"] == newcomer
+
+
+def test_max_concurrent_is_respected(submitter: Actor) -> None:
+    worker = make_executor("double", max_concurrent=2)
+    for _ in range(3):
+        submit(submitter)
+    assert claim(worker)["assigned"] is True
+    assert claim(worker)["assigned"] is True
+    third = claim(worker)
+    assert third["assigned"] is False
+    assert "max_concurrent" in third["reason"]
+
+
+def test_backoff_hides_a_retried_intent_until_not_before(
+    submitter: Actor, executor: Actor, settings: Any
+) -> None:
+    settings.RETRY_BACKOFF_SECONDS = 60
+    intent_id = submit(submitter)["intent_id"]
+    claim(executor)
+    complete(executor, intent_id, {}, status="failed")
+    assert claim(executor)["assigned"] is False
+    Intent.objects.filter(pk=intent_id).update(not_before=timezone.now() - timedelta(seconds=1))
+    assert claim(executor)["intent"]["id"] == intent_id
+
+
+def test_claim_response_carries_the_whole_intent(submitter: Actor, executor: Actor) -> None:
+    intent_id = submit(submitter, title="build me", priority=7)["intent_id"]
+    work = claim(executor)
+    assert work["assigned"] is True
+    intent = work["intent"]
+    for field in ["id", "title", "spec_path", "priority", "created_by", "created_at",
+                  "assigned_to", "assigned_at", "environment_preference",
+                  "requires_human_review", "status", "current_phase", "phase_progress",
+                  "build_output", "test_results", "deployment_url", "verification_level",
+                  "quality_score"]:
+        assert field in intent
+    assert intent["id"] == intent_id and intent["assigned_to"] == "laptop-1"
+    assert intent["created_by"] == "alice" and intent["lease_expires_at"]
+
+
+def test_claim_is_a_handful_of_queries(
+    submitter: Actor, django_assert_max_num_queries: Any
+) -> None:
+    worker = make_executor("twice", max_concurrent=2)
+    submit(submitter)
+    submit(submitter)
+    claim(worker)  # the first call also records the executor coming online
+    # token, executor, executor lock, held count, affinity probe, pick, update, event,
+    # and the savepoint pair the test transaction wraps around the atomic block.
+    with django_assert_max_num_queries(10):
+        assert claim(worker)["assigned"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_concurrent_claimers_take_200_intents_exactly_once(postgres: None) -> None:
+    executors = [Executor.objects.create(executor_id=f"c{i:02d}", max_concurrent=10)
+                 for i in range(50)]
+    for n in range(200):
+        services.intent_submit(actor="load", title=f"i{n}", spec_text="-", priority=1 + n % 10)
+    # The spec check fails on "-", so all 200 wait in the spec queue.
+    assert Intent.objects.filter(status="queued").count() == 200
+    claimed: list[str] = []
+    answers: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(50)
+
+    def claimer(executor: Executor) -> None:
+        try:
+            start.wait()
+            while True:
+                result = services.work_claim(executor=executor, actor=executor.pk)
+                with lock:
+                    answers.append(1)
+                if result.intent is None:
+                    if "max_concurrent" in result.reason:
+                        continue
+                    return
+                with lock:
+                    claimed.append(result.intent.id)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=claimer, args=(e,)) for e in executors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    assert all(not t.is_alive() for t in threads)
+    assert len(claimed) == 200
+    assert len(set(claimed)) == 200
+    assert Intent.objects.filter(status="assigned").count() == 200
+    assert IntentEvent.objects.filter(kind="assigned").count() == 200
+    assert len(answers) >= 200 + 50  # every claim answered, each claimer saw the end
