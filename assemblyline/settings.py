@@ -167,6 +167,8 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 LOGIN_URL = "/admin/login/"
+# Serve static files straight from the app folders too, so a first run needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
 
 # Request bodies larger than this are refused with a JSON 400 before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_BODY_BYTES", 1024 * 1024)
@@ -249,7 +251,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
 }
 
 # Token verification backend: a callable token -> Principal | None. The default checks the

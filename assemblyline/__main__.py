@@ -1,0 +1,204 @@
+"""`assemblyline` command: `serve` runs the service; `demo` runs it with demo data and two
+simulated executors moving intents along the line.
+
+    assemblyline serve [--port 8950] [--host 127.0.0.1]
+    assemblyline demo  [--port 8950]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assemblyline.settings")
+    import django
+
+    django.setup()
+
+
+def _migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("collectstatic", verbosity=0, interactive=False)
+
+
+def _serve(host: str, port: int) -> None:
+    from daphne.cli import CommandLineInterface
+
+    CommandLineInterface().run(
+        ["-b", host, "-p", str(port), "--proxy-headers", "assemblyline.asgi:application"]
+    )
+
+
+def _demo_setup(port: int) -> dict[str, str]:
+    from django.contrib.auth import get_user_model
+
+    from executors.models import Executor, ExecutorType, Role
+    from executors.services import token_create
+
+    user_model = get_user_model()
+    if not user_model.objects.filter(username="admin").exists():
+        user_model.objects.create_superuser("admin", "admin@example.com", "admin")
+    tokens = {}
+    for role in (Role.ADMIN, Role.SUBMITTER, Role.VIEWER):
+        _, tokens[role] = token_create(name=f"demo-{role}", role=role)
+    for executor_id, environment, kind in [
+        ("demo-laptop", "local", ExecutorType.CLAUDE_CODE),
+        ("demo-server-ai", "server", ExecutorType.SERVER_AI),
+    ]:
+        executor, _ = Executor.objects.get_or_create(
+            executor_id=executor_id,
+            defaults={"environment": environment, "executor_type": kind},
+        )
+        _, tokens[executor_id] = token_create(
+            name=executor_id, role=Role.EXECUTOR, executor=executor
+        )
+    return tokens
+
+
+DEMO_SPEC = """# {title} - SPEC
+
+## Purpose
+A demo service built on the assembly line.
+
+## Requirements
+- [ ] Answers /health
+
+## API Specs
+**GET /health**
+
+## Dependencies
+None
+
+## Success Criteria
+- [ ] Health returns 200
+"""
+
+
+def _artifacts(phase: str, base_url: str) -> dict[str, Any]:
+    """What a real executor would hand in; the demo's built service is this server itself,
+    which answers /health and the UDC endpoints the live checks probe."""
+    return {
+        "spec": {"spec_text": DEMO_SPEC.format(title="demo")},
+        "build": {"build_output": "ok", "commit": "demo", "deployment_url": base_url},
+        "test": {
+            "test_results": {"passed": 12, "failed": 0, "skipped": 0, "coverage": 88.0},
+            "quality": {"lint_errors": 0, "type_errors": 0, "warnings": []},
+            "security": {"high": 0, "medium": 0, "low": 1, "secrets": 0},
+        },
+        "production": {
+            "deployment_url": base_url,
+            "rollback_plan": "redeploy the previous release",
+            "files": ["README.md", "SPEC.md", "docs/api.md", "Dockerfile"],
+        },
+    }[phase]
+
+
+def _demo_executor(base_url: str, executor_id: str, token: str, stop: threading.Event) -> None:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+        while not stop.is_set():
+            try:
+                work = client.get("/assembly-line/work/next", params={"executor_id": executor_id})
+                body = work.json()
+                if not body.get("assigned"):
+                    stop.wait(3)
+                    continue
+                intent = body["intent"]
+                phase = intent["current_phase"]
+                for step in (0.25, 0.5, 0.75):
+                    stop.wait(1.5)
+                    client.post("/assembly-line/work/progress", json={
+                        "intent_id": intent["id"], "executor_id": executor_id, "phase": phase,
+                        "progress": step, "message": f"{phase}: {int(step * 100)}%"})
+                client.post("/assembly-line/work/complete", json={
+                    "intent_id": intent["id"], "executor_id": executor_id,
+                    "status": "completed", "phase": phase,
+                    "artifacts": _artifacts(phase, base_url)})
+            except (httpx.HTTPError, ValueError):
+                stop.wait(2)
+
+
+def _demo_submitter(base_url: str, token: str, stop: threading.Event) -> None:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+    titles = ["billing-service", "search-indexer", "auth-gateway", "report-builder",
+              "notifier", "image-resizer"]
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+        for n, title in enumerate(titles):
+            if stop.is_set():
+                return
+            body: dict[str, Any] = {
+                "title": title, "priority": 3 + (n * 3) % 8,
+                "environment_preference": ["either", "local", "server"][n % 3],
+                "requires_human_review": n % 3 == 0,
+            }
+            if n % 2:
+                body["spec_text"] = DEMO_SPEC.format(title=title)
+            else:
+                body["spec_path"] = f"{title}.md"  # no such file: the spec phase writes it
+            try:
+                client.post("/assembly-line/intent", json=body)
+            except httpx.HTTPError:
+                pass
+            stop.wait(4)
+
+
+def _wait_until_up(base_url: str) -> None:
+    import httpx
+
+    for _ in range(100):
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="assemblyline")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("serve", "demo"):
+        cmd = sub.add_parser(name)
+        cmd.add_argument("--host", default="127.0.0.1")
+        cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8950)))
+    args = parser.parse_args(argv)
+    _setup()
+    _migrate()
+    if args.command == "demo":
+        base_url = f"http://{args.host}:{args.port}"
+        tokens = _demo_setup(args.port)
+        print(f"\nunified-assembly-line demo on {base_url}", flush=True)
+        print(f"  dashboard: {base_url}/assembly-line/dashboard   admin: {base_url}/admin/")
+        print("  admin login: admin / admin")
+        for name, token in tokens.items():
+            print(f"  {name} token: {token}")
+        print(f"  try: curl -H 'Authorization: Bearer {tokens['viewer']}' "
+              f"{base_url}/assembly-line/state\n", flush=True)
+        stop = threading.Event()
+
+        def start_demo() -> None:
+            _wait_until_up(base_url)
+            threading.Thread(target=_demo_submitter, args=(base_url, tokens["submitter"], stop),
+                             daemon=True).start()
+            for executor_id in ("demo-laptop", "demo-server-ai"):
+                threading.Thread(target=_demo_executor,
+                                 args=(base_url, executor_id, tokens[executor_id], stop),
+                                 daemon=True).start()
+
+        threading.Thread(target=start_demo, daemon=True).start()
+    _serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
