@@ -263,3 +263,39 @@ TOKEN_BACKEND = os.environ.get("TOKEN_BACKEND", "executors.services.token_authen
 # Which gate passes stop for a human before the next phase starts (intents with
 # requires_human_review only): the phases they would move into. "completed" = before done.
 REVIEW_BEFORE_PHASES = envlist("REVIEW_BEFORE_PHASES", ["production"])
+
+
+# --- Rules for AI executors (README: "Why this line fits AI executors") -------------------
+def envmap(name: str, default: dict[str, str]) -> dict[str, str]:
+    """`key:value,key:value` → dict, e.g. PHASE_ROUTING=build:local,test:server."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    pairs = [item.split(":", 1) for item in value.split(",") if item.strip()]
+    if any(len(pair) != 2 for pair in pairs):
+        raise ImproperlyConfigured(f"{name} must look like key:value,key:value, not {value!r}")
+    return {key.strip(): val.strip() for key, val in pairs}
+
+
+# Separation of duties: these phases are never taken by the executor that did the build.
+SEPARATE_DUTIES_PHASES = envlist("SEPARATE_DUTIES_PHASES", ["test", "production"])
+# A reviewer may not approve or reject an intent they submitted.
+REVIEWER_NOT_SUBMITTER = envbool("REVIEWER_NOT_SUBMITTER", True)
+# First-choice environment per phase for intents with environment_preference=either; a phase
+# not listed is open to both environments at once. E.g. build:local,test:server.
+PHASE_ROUTING = envmap("PHASE_ROUTING", {})
+# An `either` intent that waited this long for its first-choice environment spills over to
+# the other one.
+SPILLOVER_SECONDS = envint("SPILLOVER_SECONDS", 300)
+# Fair share inside a priority level: each further queued intent of one submitter (same
+# phase, same priority) ranks this many seconds behind the previous one, so submitters take
+# turns. 0 turns it off.
+FAIR_SHARE_SECONDS = envfloat("FAIR_SHARE_SECONDS", 30.0)
+# Stall detection by progress: claimed work whose progress has not changed for this long is
+# flagged `stalled`; after the second time it is re-queued to another executor.
+STALL_AFTER_SECONDS = envint("STALL_AFTER_SECONDS", 600)
+STALL_REQUEUE_AFTER_SECONDS = envint("STALL_REQUEUE_AFTER_SECONDS", 1800)
+# Intents waiting for review longer than this breach the review SLA (event + metric).
+REVIEW_SLA_SECONDS = envint("REVIEW_SLA_SECONDS", 4 * 3600)
+# How many of the latest progress messages a claim's handoff carries.
+HANDOFF_PROGRESS_MESSAGES = envint("HANDOFF_PROGRESS_MESSAGES", 5)

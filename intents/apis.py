@@ -91,7 +91,14 @@ class WorkNextApi(APIView):
         claim = services.work_claim(executor=executor, actor=principal.name)
         if claim.intent is None:
             return Response({"assigned": False, "reason": claim.reason})
-        return Response({"intent": IntentFullSerializer(claim.intent).data, "assigned": True})
+        return Response(
+            {
+                "intent": IntentFullSerializer(claim.intent).data,
+                "assigned": True,
+                # Beyond the spec: what the executor needs to resume, not start blind.
+                "handoff": selectors.handoff(claim.intent),
+            }
+        )
 
 
 class WorkProgressApi(APIView):

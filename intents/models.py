@@ -124,6 +124,31 @@ class Intent(ConcurrentTransitionMixin, models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Rules for AI executors (separation of duties, retry elsewhere, spillover, stalls, SLA).
+    built_by = models.ForeignKey(
+        "executors.Executor",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The executor whose build passed its gate; it never takes test or production.",
+    )
+    avoid_executor = models.ForeignKey(
+        "executors.Executor",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The executor whose attempt at this phase failed last; it gets the intent "
+        "back only when no other matching executor is available.",
+    )
+    spilled = models.BooleanField(
+        default=False, help_text="Claimed outside its phase's first-choice environment."
+    )
+    last_progress_at = models.DateTimeField(null=True, blank=True)
+    stalled_at = models.DateTimeField(null=True, blank=True)
+    review_requested_at = models.DateTimeField(null=True, blank=True)
+    review_overdue_at = models.DateTimeField(null=True, blank=True)
     reviewed_by = models.CharField(max_length=150, blank=True, default="")
     reviewed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -146,6 +171,27 @@ class Intent(ConcurrentTransitionMixin, models.Model):
                 fields=["current_phase", "status"],
                 name="intent_open_by_phase",
                 condition=Q(status__in=OPEN),
+            ),
+            # The oldest waiting intent (queue-wait figures, /state).
+            models.Index(
+                fields=["queued_at"], name="intent_queue_age", condition=Q(status="queued")
+            ),
+            # Fair share: the last queued intent of a submitter at a priority in a phase.
+            models.Index(
+                fields=["created_by", "priority", "current_phase", "rank"],
+                name="intent_queue_submitter",
+                condition=Q(status="queued"),
+            ),
+            # The stall sweep reads claimed work by its last progress.
+            models.Index(
+                fields=["last_progress_at"],
+                name="intent_working_progress",
+                condition=Q(status__in=WORKING),
+            ),
+            models.Index(
+                fields=["review_requested_at"],
+                name="intent_review_waiting",
+                condition=Q(status="awaiting_review"),
             ),
             models.Index(fields=["assigned_to", "status"], name="intent_assigned"),
             models.Index(fields=["finished_at"], name="intent_finished"),
@@ -226,6 +272,8 @@ class EventKind(models.TextChoices):
     REQUEUED = "requeued"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    STALLED = "stalled"
+    REVIEW_OVERDUE = "review_overdue"
     EXECUTOR_REGISTERED = "executor_registered"
     EXECUTOR_ONLINE = "executor_online"
     EXECUTOR_OFFLINE = "executor_offline"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Avg, Count, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from executors.models import Executor
+from intents import dispatch
 from intents.models import OPEN, WORKING, EventKind, Intent, IntentEvent, Phase, Status
+from verification.models import VerificationRun
 
 
 def executor_status(executor: Executor, *, holding: int, now: datetime) -> str:
@@ -118,12 +122,17 @@ def line_state() -> dict[str, Any]:
     now = timezone.now()
     metrics = line_metrics(now=now)
     by_status = metrics["by_status"]
+    metrics["queue_wait"] = queue_wait(now=now)
     return {
         "queue_depth": by_status.get(Status.QUEUED, 0),
         "in_progress": sum(by_status.get(s, 0) for s in WORKING),
         "executors": executor_statuses(now=now),
         "metrics": metrics,
         "last_sync": now.isoformat(),
+        # Beyond the spec's shape: what waits and why, stalls, and the review inbox.
+        "waiting": waiting_reasons(now=now),
+        "stalled": stalled_work(),
+        "review_inbox": review_inbox(now=now),
     }
 
 
@@ -159,3 +168,258 @@ def estimated_start(intent: Intent, *, now: datetime | None = None) -> datetime:
     )
     position = queue_position(intent) + 1
     return start + timedelta(seconds=position * phase_time / max(len(matching), 1))
+
+
+# --- Rules for AI executors: handoff, waiting reasons, stalls, review inbox, queue wait -----
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def handoff(intent: Intent) -> dict[str, Any]:
+    """What the executor that claims `intent` needs to resume rather than start blind: the
+    artifacts so far, the latest progress messages, and why it came back to the queue."""
+    # attempts counts this phase's returns (it restarts at 0 in each phase): a first attempt
+    # has no return to explain.
+    returned = (
+        IntentEvent.objects.filter(
+            intent=intent, kind=EventKind.REQUEUED, from_phase=intent.current_phase
+        )
+        .order_by("-created_at", "-id")
+        .first()
+        if intent.attempts
+        else None
+    )
+    progress = IntentEvent.objects.filter(intent=intent, kind=EventKind.PROGRESS).order_by(
+        "-created_at", "-id"
+    )[: settings.HANDOFF_PROGRESS_MESSAGES]
+    return {
+        "phase": intent.current_phase,
+        "attempt": intent.attempts + 1,
+        "resumed": returned is not None,
+        "returned": None
+        if returned is None
+        else {
+            "why": returned.payload.get("why"),
+            "reason": returned.payload.get("reason"),
+            "failed_by": returned.payload.get("failed_by"),
+            "by": returned.actor,
+            "at": returned.created_at.isoformat(),
+        },
+        "previous_executor": intent.previous_executor_id,
+        "built_by": intent.built_by_id,
+        "artifacts": intent.artifacts,
+        "recent_progress": [
+            {
+                "phase": event.from_phase,
+                "progress": event.payload.get("progress"),
+                "message": event.payload.get("message", ""),
+                "executor_id": event.executor_id or None,
+                "at": event.created_at.isoformat(),
+            }
+            for event in reversed(list(progress))
+        ],
+    }
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile of sorted values."""
+    if not values:
+        return None
+    index = max(math.ceil(share * len(values)) - 1, 0)
+    return round(values[index], 3)
+
+
+def _wait_figures(values: list[float]) -> dict[str, Any]:
+    ordered = sorted(values)
+    return {
+        "claims": len(ordered),
+        "p50_seconds": _percentile(ordered, 0.50),
+        "p95_seconds": _percentile(ordered, 0.95),
+    }
+
+
+# Queue-wait figures read at most this many of the latest claims.
+QUEUE_WAIT_SAMPLE = 5000
+
+
+def queue_wait(*, now: datetime, window_seconds: int = 3600) -> dict[str, Any]:
+    """Time from queued to claimed over the last hour (per phase and environment), and the
+    oldest intent waiting now."""
+    rows = list(
+        IntentEvent.objects.filter(
+            kind=EventKind.ASSIGNED,
+            created_at__gte=now - timedelta(seconds=window_seconds),
+            duration_seconds__isnull=False,
+        )
+        .order_by("-created_at")
+        .values_list("from_phase", "payload", "duration_seconds")[:QUEUE_WAIT_SAMPLE]
+    )
+    by_phase: dict[str, list[float]] = {}
+    by_environment: dict[str, list[float]] = {}
+    for phase, payload, waited in rows:
+        by_phase.setdefault(phase, []).append(waited)
+        environment = (payload or {}).get("environment")
+        if environment:
+            by_environment.setdefault(environment, []).append(waited)
+    oldest = (
+        Intent.objects.filter(status=Status.QUEUED)
+        .order_by("queued_at")
+        .values("id", "title", "current_phase", "queued_at")
+        .first()
+    )
+    return {
+        "window_seconds": window_seconds,
+        **_wait_figures([row[2] for row in rows]),
+        "by_phase": {phase: _wait_figures(values) for phase, values in by_phase.items()},
+        "by_environment": {
+            environment: _wait_figures(values) for environment, values in by_environment.items()
+        },
+        "oldest": None
+        if oldest is None
+        else {
+            "intent_id": oldest["id"],
+            "title": oldest["title"],
+            "phase": oldest["current_phase"],
+            "waiting_seconds": round((now - oldest["queued_at"]).total_seconds(), 3),
+        },
+    }
+
+
+def _why_nobody(intent: Intent, online: list[Executor], now: datetime) -> str:
+    phase = intent.current_phase
+    preference = intent.environment_preference
+    builder = intent.built_by_id
+    if dispatch.separated(builder, intent) and any(
+        e.pk == builder and dispatch.serves(e, _without_builder(intent), now) for e in online
+    ):
+        return (
+            f"separation of duties: only {builder}, which built it, could take its {phase} "
+            "phase; it waits for another executor"
+        )
+    if preference == "either":
+        first = dispatch.first_choice(phase)
+        in_environment = [e for e in online if first in (None, e.environment)]
+        if first and not in_environment:
+            spill_at = intent.queued_at + timedelta(seconds=settings.SPILLOVER_SECONDS)
+            return (
+                f"waiting for its first-choice environment {first}; no {first} executor is "
+                f"online; it spills over to the other environment at {spill_at.isoformat()}"
+            )
+    else:
+        in_environment = [e for e in online if e.environment == preference]
+        if not in_environment:
+            return f"no {preference} executor is online"
+    missing = [
+        e for e in in_environment if not set(intent.required_capabilities) <= set(e.capabilities)
+    ]
+    if in_environment and len(missing) == len(in_environment):
+        return f"no online executor has the capabilities {intent.required_capabilities}"
+    if not online:
+        return "no executor is online"
+    return "no online executor may take it"
+
+
+def _without_builder(intent: Intent) -> Intent:
+    copy = Intent(**{f.attname: getattr(intent, f.attname) for f in Intent._meta.concrete_fields})
+    copy.built_by_id = None
+    return copy
+
+
+# /state explains at most this many waiting intents, looking at the head of the queue only.
+WAITING_LOOKAHEAD = 200
+WAITING_SHOWN = 20
+
+
+def waiting_reasons(*, now: datetime) -> list[dict[str, Any]]:
+    """Queued intents at the head of the queue that no online executor may take now, with the
+    reason (separation of duties, environment, capabilities), instead of breaking a rule."""
+    head = list(Intent.objects.filter(status=Status.QUEUED).order_by("rank")[:WAITING_LOOKAHEAD])
+    if not head:
+        return []
+    online = dispatch.online_executors(now)
+    waiting = []
+    for intent in head:
+        if any(dispatch.serves(e, intent, now) for e in online):
+            continue
+        waiting.append(
+            {
+                "intent_id": intent.id,
+                "title": intent.title,
+                "phase": intent.current_phase,
+                "waiting_seconds": round((now - intent.queued_at).total_seconds(), 3),
+                "reason": _why_nobody(intent, online, now),
+            }
+        )
+        if len(waiting) >= WAITING_SHOWN:
+            break
+    return waiting
+
+
+def stalled_work() -> list[dict[str, Any]]:
+    """Claimed work flagged stalled: its executor heartbeats but its progress stands still."""
+    return [
+        {
+            "intent_id": intent_id,
+            "executor_id": executor_id,
+            "phase": phase,
+            "stalled_at": _iso(stalled_at),
+            "last_progress_at": _iso(last_progress_at),
+        }
+        for intent_id, executor_id, phase, stalled_at, last_progress_at in Intent.objects.filter(
+            status__in=WORKING, stalled_at__isnull=False
+        )
+        .order_by("stalled_at")
+        .values_list("id", "assigned_to_id", "current_phase", "stalled_at", "last_progress_at")[
+            :100
+        ]
+    ]
+
+
+# The review inbox shows the longest-waiting reviews first, this many at most.
+REVIEW_INBOX_SHOWN = 50
+
+
+def review_inbox(*, now: datetime) -> list[dict[str, Any]]:
+    """Intents awaiting review with their age against the review SLA, their latest checks and
+    artifacts at a glance, and where to review them in admin."""
+    intents = list(
+        Intent.objects.filter(status=Status.AWAITING_REVIEW).order_by("review_requested_at")[
+            :REVIEW_INBOX_SHOWN
+        ]
+    )
+    latest: dict[str, VerificationRun] = {}
+    for run in VerificationRun.objects.filter(intent__in=intents).order_by("-created_at", "-id"):
+        latest.setdefault(run.intent_id, run)
+    sla = settings.REVIEW_SLA_SECONDS
+    inbox = []
+    for intent in intents:
+        since = intent.review_requested_at or intent.updated_at
+        waited = (now - since).total_seconds()
+        run = latest.get(intent.id)
+        inbox.append(
+            {
+                "intent_id": intent.id,
+                "title": intent.title,
+                "phase": intent.current_phase,
+                "created_by": intent.created_by,
+                "priority": intent.priority,
+                "review_requested_at": since.isoformat(),
+                "waiting_seconds": round(waited, 3),
+                "sla_seconds": sla,
+                "sla_remaining_seconds": round(sla - waited, 3),
+                "overdue": waited > sla,
+                "verification_level": intent.verification_level,
+                "quality_score": intent.quality_score,
+                "last_checks": {
+                    name: {"passed": check.get("passed"), "detail": check.get("detail", "")}
+                    for name, check in (run.checks if run else {}).items()
+                },
+                "artifacts": sorted(intent.artifacts),
+                "deployment_url": intent.deployment_url,
+                "test_results": intent.test_results,
+                "admin_url": reverse("admin:intents_intent_change", args=[intent.id]),
+            }
+        )
+    return inbox

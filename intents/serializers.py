@@ -38,6 +38,13 @@ EXTRA_FIELDS = [
     "not_before",
     "lease_expires_at",
     "previous_executor",
+    "built_by",
+    "avoid_executor",
+    "spilled",
+    "last_progress_at",
+    "stalled_at",
+    "review_requested_at",
+    "review_overdue_at",
     "reviewed_by",
     "reviewed_at",
     "finished_at",
@@ -50,6 +57,8 @@ class IntentSerializer(serializers.ModelSerializer[Intent]):
 
     assigned_to = serializers.CharField(source="assigned_to_id", allow_null=True)
     previous_executor = serializers.CharField(source="previous_executor_id", allow_null=True)
+    built_by = serializers.CharField(source="built_by_id", allow_null=True)
+    avoid_executor = serializers.CharField(source="avoid_executor_id", allow_null=True)
     progress = serializers.FloatField()
     phase_progress = serializers.DictField(child=serializers.FloatField())
     test_results = serializers.JSONField(allow_null=True)

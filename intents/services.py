@@ -6,17 +6,18 @@ Verification checks (which may make network calls) run before the transaction, n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from assemblyline.errors import InvalidInput, NotAllowed, NotFound, TransitionNotAllowed
 from executors.models import Executor
 from executors.services import executor_touch
+from intents import dispatch
 from intents.events import record_event, record_executor_event
 from intents.models import (
     FINAL,
@@ -28,7 +29,6 @@ from intents.models import (
     Phase,
     Status,
     next_phase,
-    queue_rank,
 )
 from verification.models import VerificationRun
 from verification.registry import VerificationOutcome, gate_levels, run_levels
@@ -91,8 +91,8 @@ def intent_submit(
         created_by=actor,
         created_at=now,
         queued_at=now,
-        rank=queue_rank(now, priority),
     )
+    intent.rank = dispatch.enqueue_rank(intent, now)
     outcome = run_levels(intent, {}, gate_levels(Phase.SPEC))
     with transaction.atomic():
         intent.save(force_insert=True)
@@ -119,58 +119,11 @@ class Claim:
     reason: str = ""
 
 
-def _queued_for(executor: Executor, now: datetime) -> Any:
-    queryset = Intent.objects.filter(
-        status=Status.QUEUED,
-        environment_preference__in=executor.environments_served(),
-    ).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-    if connection.vendor == "postgresql":
-        queryset = queryset.filter(required_capabilities__contained_by=executor.capabilities)
-    return queryset.order_by("rank")
-
-
-def _capable(executor: Executor, intent: Intent) -> bool:
-    return set(intent.required_capabilities) <= set(executor.capabilities)
-
-
-def _pick(executor: Executor, now: datetime) -> Intent | None:
-    """The best queued intent this executor may take, locked.
-
-    Best = lowest rank (priority with ageing, see `queue_rank`), except that an intent whose
-    previous phase this executor did is taken first when it ranks within AFFINITY_SECONDS of
-    the head. On PostgreSQL the lock is FOR UPDATE SKIP LOCKED over the partial index, so
-    concurrent claims never wait on each other and never take the same row."""
-    queued = _queued_for(executor, now)
-    affinity = timedelta(seconds=settings.AFFINITY_SECONDS)
-    if connection.vendor != "postgresql":
-        # SQLite (the embedded default) serializes writers, so no row lock is needed; it
-        # cannot filter JSON containment in SQL, so capabilities are checked here.
-        candidates = [i for i in queued.select_related(None)[:500] if _capable(executor, i)]
-        if not candidates:
-            return None
-        head = candidates[0]
-        for intent in candidates:
-            if intent.rank > head.rank + affinity:
-                break
-            if intent.previous_executor_id == executor.pk:
-                return intent
-        return head
-    mine = queued.filter(previous_executor=executor).values_list("rank", flat=True).first()
-    if mine is not None:
-        head_rank = queued.values_list("rank", flat=True).first()
-        if head_rank is not None and mine <= head_rank + affinity:
-            intent = queued.filter(previous_executor=executor).select_for_update(
-                skip_locked=True
-            ).first()
-            if intent is not None:
-                return intent
-    return queued.select_for_update(skip_locked=True).first()
-
-
 def work_claim(*, executor: Executor, actor: str) -> Claim:
-    """Rule: an executor gets the best queued intent it can take (environment, capabilities,
-    priority with ageing, affinity), never more than its max_concurrent at once, and never one
-    another executor holds. The claim starts a lease."""
+    """Rule: an executor gets the best queued intent it can take (environment with spillover,
+    capabilities, separation of duties, priority with ageing and fair share, affinity, retry
+    elsewhere: see `intents.dispatch`), never more than its max_concurrent at once, and never
+    one another executor holds. The claim starts a lease and the progress clock."""
     now = timezone.now()
     with transaction.atomic():
         # Locking the executor row serializes one executor's own claims, so max_concurrent
@@ -182,14 +135,19 @@ def work_claim(*, executor: Executor, actor: str) -> Claim:
         holding = Intent.objects.filter(assigned_to=executor, status__in=WORKING).count()
         if holding >= executor.max_concurrent:
             return Claim(None, f"executor holds {holding} intent(s), its max_concurrent")
-        intent = _pick(executor, now)
+        intent = dispatch.pick(executor, now)
         if intent is None:
-            return Claim(None, "no queued intent matches this executor")
+            reason = "no queued intent matches this executor"
+            return Claim(None, reason + dispatch.held_back_reason(executor, now))
         from_status = intent.status
+        waited = max((now - intent.queued_at).total_seconds(), 0.0)
         intent.claim()
         intent.assigned_to = executor
         intent.assigned_at = now
         intent.lease_expires_at = now + timedelta(seconds=settings.LEASE_SECONDS)
+        intent.last_progress_at = now
+        intent.stalled_at = None
+        intent.spilled = dispatch.is_spill(executor, intent)
         intent.save()
         record_event(
             intent=intent,
@@ -198,7 +156,13 @@ def work_claim(*, executor: Executor, actor: str) -> Claim:
             executor_id=executor.pk,
             from_status=from_status,
             from_phase=intent.current_phase,
-            payload={"attempt": intent.attempts + 1},
+            payload={
+                "attempt": intent.attempts + 1,
+                "environment": executor.environment,
+                "spilled": intent.spilled,
+            },
+            # Queue wait: from entering this phase's queue (or its re-queue) to this claim.
+            duration_seconds=waited,
         )
     return Claim(intent)
 
@@ -249,6 +213,13 @@ def work_progress(
         from_status = intent.status
         if intent.status == Status.ASSIGNED:
             intent.start()
+        payload: dict[str, Any] = {"progress": progress, "message": message}
+        # Stall detection watches progress, not liveness: only a changed report counts.
+        if progress != intent.progress or message != intent.progress_message:
+            intent.last_progress_at = now
+            if intent.stalled_at is not None:
+                intent.stalled_at = None
+                payload["unstalled"] = True
         intent.phase_progress = {**intent.phase_progress, phase: progress}
         intent.progress_message = message
         intent.lease_expires_at = now + timedelta(seconds=settings.LEASE_SECONDS)
@@ -260,7 +231,7 @@ def work_progress(
             executor_id=executor.pk,
             from_status=from_status,
             from_phase=phase,
-            payload={"progress": progress, "message": message},
+            payload=payload,
         )
         executor_touch(executor=executor, now=now)
     return intent
@@ -398,6 +369,9 @@ def _pass_gate(*, intent: Intent, actor: str, executor: Executor | None) -> None
             intent.previous_executor = executor
         intent.assigned_to = None
         intent.lease_expires_at = None
+        intent.stalled_at = None
+        intent.review_requested_at = timezone.now()
+        intent.review_overdue_at = None
         intent.save()
         record_event(
             intent=intent,
@@ -422,14 +396,22 @@ def _advance(*, intent: Intent, actor: str, executor: Executor | None) -> None:
         if intent.status != Status.QUEUED:
             intent.requeue()
         intent.queued_at = now
-        intent.rank = queue_rank(now, intent.priority)
+        intent.rank = dispatch.enqueue_rank(intent, now)
         intent.attempts = 0
         intent.not_before = None
     if executor is not None:
         intent.previous_executor = executor
+        if from_phase == Phase.BUILD:
+            intent.built_by = executor
     intent.assigned_to = None
     intent.lease_expires_at = None
     intent.progress_message = ""
+    intent.avoid_executor = None
+    intent.spilled = False
+    intent.stalled_at = None
+    intent.last_progress_at = None
+    intent.review_requested_at = None
+    intent.review_overdue_at = None
     intent.save()
     record_event(
         intent=intent,
@@ -447,8 +429,16 @@ def _retry_or_fail(*, intent: Intent, actor: str, reason: dict[str, Any], kind: 
     from_status, from_phase = intent.status, intent.current_phase
     intent.attempts += 1
     payload = {"why": kind, "reason": reason, "attempts": intent.attempts}
+    # Retry on a different executor: whoever failed it gets it back only as a last resort.
+    failed_by = intent.assigned_to_id or intent.previous_executor_id
+    if failed_by:
+        intent.avoid_executor_id = failed_by
+        payload["failed_by"] = failed_by
     intent.assigned_to = None
     intent.lease_expires_at = None
+    intent.stalled_at = None
+    intent.review_requested_at = None
+    intent.review_overdue_at = None
     if intent.attempts >= intent.max_attempts:
         intent.fail()
         intent.finished_at = now
@@ -463,6 +453,7 @@ def _retry_or_fail(*, intent: Intent, actor: str, reason: dict[str, Any], kind: 
         )
         return
     intent.requeue()
+    intent.queued_at = now
     intent.not_before = now + retry_backoff(intent.attempts)
     payload["not_before"] = intent.not_before.isoformat()
     intent.save()
@@ -479,8 +470,13 @@ def _retry_or_fail(*, intent: Intent, actor: str, reason: dict[str, Any], kind: 
 # --- review and cancel ----------------------------------------------------------------------
 
 
-def _awaiting_review(intent_id: str) -> Intent:
+def _awaiting_review(intent_id: str, reviewer: str) -> Intent:
     intent = _locked(intent_id)
+    if settings.REVIEWER_NOT_SUBMITTER and intent.created_by == reviewer:
+        raise NotAllowed(
+            f"{reviewer} submitted intent {intent.id} and cannot review it "
+            "(separation of duties: REVIEWER_NOT_SUBMITTER)"
+        )
     if intent.status != Status.AWAITING_REVIEW:
         raise TransitionNotAllowed(
             f"intent {intent.id} is {intent.status}, not awaiting review",
@@ -492,7 +488,7 @@ def _awaiting_review(intent_id: str) -> Intent:
 def intent_approve(*, intent_id: str, reviewer: str, note: str = "") -> Intent:
     """Rule: a reviewer's approval lets a held intent move on as its gate allowed."""
     with transaction.atomic():
-        intent = _awaiting_review(intent_id)
+        intent = _awaiting_review(intent_id, reviewer)
         intent.reviewed_by = reviewer
         intent.reviewed_at = timezone.now()
         record_event(
@@ -513,7 +509,7 @@ def intent_reject(*, intent_id: str, reviewer: str, reason: str) -> Intent:
     if not reason.strip():
         raise InvalidInput("a rejection needs a reason")
     with transaction.atomic():
-        intent = _awaiting_review(intent_id)
+        intent = _awaiting_review(intent_id, reviewer)
         intent.reviewed_by = reviewer
         intent.reviewed_at = timezone.now()
         record_event(

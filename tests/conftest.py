@@ -135,6 +135,9 @@ def _specs_root(settings: Any, tmp_path: Any) -> None:
     settings.ASSEMBLY_LINE_VERIFIERS = [
         v for v in settings.ASSEMBLY_LINE_VERIFIERS if "live" not in str(v["NAME"])
     ]
+    # Most tests drive a whole intent with one executor; separation of duties (on by default)
+    # has its own tests in tests/intents/test_ai_rules.py, which switch it back on.
+    settings.SEPARATE_DUTIES_PHASES = []
 
 
 def submit(actor: Actor, **body: Any) -> dict[str, Any]:

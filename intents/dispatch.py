@@ -1,0 +1,224 @@
+"""Who may take which queued intent: the routing rules of the claim.
+
+One place for the rules that make the line fit AI executors (README, "Why this line fits AI
+executors"): environment with spillover, capabilities, separation of duties, retry on a
+different executor, and the fair-share queue rank. `intents.services.work_claim` calls
+`pick`; the read side (`/state`'s waiting reasons) calls `serves` and `other_takers`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Q
+
+from executors.models import Executor
+from intents.models import WORKING, EnvironmentPreference, Intent, Status, queue_rank
+
+
+def first_choice(phase: str) -> str | None:
+    """The environment a phase of an `either` intent goes to first (PHASE_ROUTING)."""
+    return settings.PHASE_ROUTING.get(phase)
+
+
+def spill_after(now: datetime) -> datetime:
+    return now - timedelta(seconds=settings.SPILLOVER_SECONDS)
+
+
+def separated(executor_id: str | None, intent: Intent) -> bool:
+    """True when separation of duties keeps this executor off this intent's phase."""
+    return (
+        executor_id is not None
+        and intent.built_by_id == executor_id
+        and intent.current_phase in settings.SEPARATE_DUTIES_PHASES
+    )
+
+
+def serves(executor: Executor, intent: Intent, now: datetime) -> bool:
+    """The claim's rules, in Python, for one executor and one queued intent (availability
+    and capacity aside)."""
+    preference = intent.environment_preference
+    if preference == EnvironmentPreference.EITHER:
+        first = first_choice(intent.current_phase)
+        environment_ok = first in (None, executor.environment) or intent.queued_at <= spill_after(
+            now
+        )
+    else:
+        environment_ok = preference == executor.environment
+    return (
+        environment_ok
+        and set(intent.required_capabilities) <= set(executor.capabilities)
+        and not separated(executor.pk, intent)
+    )
+
+
+def is_spill(executor: Executor, intent: Intent) -> bool:
+    first = first_choice(intent.current_phase)
+    return (
+        intent.environment_preference == EnvironmentPreference.EITHER
+        and first is not None
+        and first != executor.environment
+    )
+
+
+def claimable(executor: Executor, now: datetime) -> Any:
+    """Queued intents this executor may take now, best rank first (one indexed query)."""
+    elsewhere = [
+        phase for phase, environment in settings.PHASE_ROUTING.items()
+        if environment != executor.environment
+    ]
+    environment = Q(environment_preference=executor.environment) | (
+        Q(environment_preference=EnvironmentPreference.EITHER)
+        & (~Q(current_phase__in=elsewhere) | Q(queued_at__lte=spill_after(now)))
+    )
+    queryset = (
+        Intent.objects.filter(status=Status.QUEUED)
+        .filter(environment)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+    )
+    if settings.SEPARATE_DUTIES_PHASES:
+        queryset = queryset.exclude(
+            Q(current_phase__in=settings.SEPARATE_DUTIES_PHASES) & Q(built_by=executor)
+        )
+    if connection.vendor == "postgresql":
+        queryset = queryset.filter(required_capabilities__contained_by=executor.capabilities)
+    return queryset.order_by("rank")
+
+
+def online_executors(now: datetime) -> list[Executor]:
+    offline_before = now - timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS)
+    return list(Executor.objects.filter(last_heartbeat__gte=offline_before, is_healthy=True))
+
+
+def other_takers(intent: Intent, executor_id: str | None, now: datetime) -> list[Executor]:
+    """Online executors other than `executor_id` that could take the intent now and have
+    room for it."""
+    others = [
+        e for e in online_executors(now) if e.pk != executor_id and serves(e, intent, now)
+    ]
+    if not others:
+        return []
+    holding = dict(
+        Intent.objects.filter(status__in=WORKING, assigned_to__in=[e.pk for e in others])
+        .values_list("assigned_to")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return [e for e in others if holding.get(e.pk, 0) < e.max_concurrent]
+
+
+def _with_affinity(candidates: Any, executor: Executor) -> Intent | None:
+    """The head of `candidates`, except that an intent whose previous phase this executor did
+    is taken first when it ranks within AFFINITY_SECONDS of the head. Locked with SKIP LOCKED,
+    so concurrent claims never wait on each other and never take the same row."""
+    affinity = timedelta(seconds=settings.AFFINITY_SECONDS)
+    mine = candidates.filter(previous_executor=executor).values_list("rank", flat=True).first()
+    if mine is not None:
+        head_rank = candidates.values_list("rank", flat=True).first()
+        if head_rank is not None and mine <= head_rank + affinity:
+            intent = (
+                candidates.filter(previous_executor=executor)
+                .select_for_update(skip_locked=True)
+                .first()
+            )
+            if intent is not None:
+                return intent
+    return candidates.select_for_update(skip_locked=True).first()
+
+
+def _first_with_affinity(candidates: list[Intent], executor: Executor) -> Intent | None:
+    if not candidates:
+        return None
+    affinity = timedelta(seconds=settings.AFFINITY_SECONDS)
+    head = candidates[0]
+    for intent in candidates:
+        if intent.rank > head.rank + affinity:
+            break
+        if intent.previous_executor_id == executor.pk:
+            return intent
+    return head
+
+
+# How many of its own failed intents a claim looks at before giving up.
+AVOIDED_LOOKAHEAD = 10
+
+
+def pick(executor: Executor, now: datetime) -> Intent | None:
+    """The best queued intent this executor may take, locked (on PostgreSQL).
+
+    An intent this executor failed last comes back to it only when no other online executor
+    that could take it has room."""
+    queued = claimable(executor, now)
+    if connection.vendor != "postgresql":
+        # SQLite (the embedded default) serializes writers, so no row lock is needed; it
+        # cannot filter JSON containment in SQL, so capabilities are checked here.
+        capable = [
+            i
+            for i in queued[:500]
+            if set(i.required_capabilities) <= set(executor.capabilities)
+        ]
+        intent = _first_with_affinity(
+            [i for i in capable if i.avoid_executor_id != executor.pk], executor
+        )
+        if intent is not None:
+            return intent
+        avoided = [i for i in capable if i.avoid_executor_id == executor.pk]
+        for intent in avoided[:AVOIDED_LOOKAHEAD]:
+            if not other_takers(intent, executor.pk, now):
+                return intent
+        return None
+    intent = _with_affinity(queued.exclude(avoid_executor=executor), executor)
+    if intent is not None:
+        return intent
+    for candidate in queued.filter(avoid_executor=executor)[:AVOIDED_LOOKAHEAD]:
+        if not other_takers(candidate, executor.pk, now):
+            locked = queued.filter(pk=candidate.pk).select_for_update(skip_locked=True).first()
+            if locked is not None:
+                return locked
+    return None
+
+
+def held_back_reason(executor: Executor, now: datetime) -> str:
+    """Why an executor got nothing although intents are queued (only asked on empty claims)."""
+    if not settings.SEPARATE_DUTIES_PHASES:
+        return ""
+    own_builds = Intent.objects.filter(
+        status=Status.QUEUED,
+        built_by=executor,
+        current_phase__in=settings.SEPARATE_DUTIES_PHASES,
+    ).count()
+    if own_builds:
+        return (
+            f"; {own_builds} queued intent(s) wait for an executor other than you, which built "
+            "them (separation of duties)"
+        )
+    return ""
+
+
+def enqueue_rank(intent: Intent, now: datetime) -> datetime:
+    """The rank of an intent entering its phase's queue now: priority with ageing
+    (`queue_rank`), then fair share — behind the submitter's own last queued intent of the
+    same priority and phase by FAIR_SHARE_SECONDS, so submitters take turns inside a
+    priority level instead of one burst starving the others."""
+    natural = queue_rank(now, intent.priority)
+    share = settings.FAIR_SHARE_SECONDS
+    if share <= 0:
+        return natural
+    last = (
+        Intent.objects.filter(
+            status=Status.QUEUED,
+            created_by=intent.created_by,
+            priority=intent.priority,
+            current_phase=intent.current_phase,
+        )
+        .exclude(pk=intent.pk)
+        .order_by("-rank")
+        .values_list("rank", flat=True)
+        .first()
+    )
+    if last is None:
+        return natural
+    return max(natural, last + timedelta(seconds=share))
