@@ -1,6 +1,10 @@
-"""ASGI entry point: HTTP (Django) and WebSocket (Channels) on one port, served by Daphne."""
+"""ASGI entry point: HTTP (Django) and WebSocket (Channels) on one port, served by Daphne.
+
+The first request (or connection) a process serves also starts its reaper loop
+(intents/reaper.py) when REAPER_ENABLED."""
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -9,4 +13,21 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from intents.reaper import start_reaper  # noqa: E402
+
+
+class StartsReaper:
+    """Starts this process's reaper with the first scope it serves."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.started = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        if not self.started:
+            self.started = True
+            start_reaper()
+        return await self.app(scope, receive, send)
+
+
+application = StartsReaper(ProtocolTypeRouter({"http": django_asgi_app}))

@@ -180,7 +180,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["executors.permissions.IsAuthenticatedPrincipal"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["assemblyline.parsers.LimitedJSONParser"],
     "EXCEPTION_HANDLER": "assemblyline.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -204,6 +204,18 @@ RETRY_BACKOFF_MAX_SECONDS = envfloat("RETRY_BACKOFF_MAX_SECONDS", 900.0)
 EXECUTOR_OFFLINE_AFTER_SECONDS = envint("EXECUTOR_OFFLINE_AFTER_SECONDS", 90)
 # last_heartbeat in the database is written at most this often per executor.
 HEARTBEAT_WRITE_SECONDS = envint("HEARTBEAT_WRITE_SECONDS", 5)
+# Redis (live status) calls time out after this long; after a failure Redis is left alone for
+# REDIS_RETRY_SECONDS (PostgreSQL answers meanwhile), then tried again.
+REDIS_TIMEOUT_SECONDS = envfloat("REDIS_TIMEOUT_SECONDS", 0.3)
+REDIS_RETRY_SECONDS = envfloat("REDIS_RETRY_SECONDS", 5.0)
+# The reaper: a loop in every server process (single-flight across processes by a PostgreSQL
+# advisory lock) that re-queues work whose lease lapsed, announces executors gone offline, and
+# runs the stall and review-SLA sweeps. Also `python manage.py reap`.
+REAPER_ENABLED = envbool("REAPER", True)
+REAPER_INTERVAL_SECONDS = envfloat("REAPER_INTERVAL_SECONDS", 5.0)
+# Input limits: request bodies (413), JSON nesting depth and artifacts size (400).
+MAX_JSON_DEPTH = envint("MAX_JSON_DEPTH", 32)
+MAX_ARTIFACTS_BYTES = envint("MAX_ARTIFACTS_BYTES", 512 * 1024)
 
 # Gates: which verification levels must pass to leave each phase.
 ASSEMBLY_LINE_GATES: dict[str, list[str | int]] = {

@@ -26,6 +26,11 @@ urlpatterns = [
         name="intent-cancel",
     ),
     path(
+        "assembly-line/intents/<str:intent_id>/requeue",
+        apis.IntentRequeueApi.as_view(),
+        name="intent-requeue",
+    ),
+    path(
         "assembly-line/intents/<str:intent_id>/approve",
         apis.IntentApproveApi.as_view(),
         name="intent-approve",

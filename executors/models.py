@@ -46,6 +46,9 @@ class Executor(models.Model):
     total_build_seconds = models.FloatField(default=0.0)
 
     last_heartbeat = models.DateTimeField(null=True, blank=True)
+    # The last online/offline state announced by an event; the live state is derived from the
+    # heartbeat (Redis key, or last_heartbeat when Redis is down).
+    online = models.BooleanField(default=False)
     is_healthy = models.BooleanField(default=True)
     registered_at = models.DateTimeField(default=timezone.now)
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from assemblyline.errors import InvalidInput, NotAllowed, NotFound
 from executors.authentication import Principal
+from executors.live import live
 from executors.models import ApiToken, Executor, Role
 
 # A token's last_used_at is written at most this often: auth must not write per request.
@@ -95,6 +96,7 @@ def executor_register(
                 setattr(executor, name, value)
             executor.last_heartbeat = now
             executor.save()
+        live.beat(executor.pk)
         token = None
         if created and principal.role == Role.ADMIN:
             _, token = token_create(name=executor_id, role=Role.EXECUTOR, executor=executor)
@@ -108,17 +110,25 @@ def executor_register(
 
 
 def executor_touch(*, executor: Executor, now: Any = None) -> bool:
-    """Every executor call is a heartbeat. The database copy is written behind, at most every
-    HEARTBEAT_WRITE_SECONDS, so a large fleet does not turn heartbeats into a write storm.
-    Returns True when the executor was offline before this call."""
+    """Every executor call is a heartbeat: its Redis key is set with a TTL (live status), and
+    the database copy is written behind, at most every HEARTBEAT_WRITE_SECONDS, so a large
+    fleet does not turn heartbeats into a write storm. Returns True when the executor was
+    offline before this call (the caller records `executor_online`)."""
     now = now or timezone.now()
     last = executor.last_heartbeat
-    if last is not None and now - last < timedelta(seconds=settings.HEARTBEAT_WRITE_SECONDS):
-        return False
-    Executor.objects.filter(pk=executor.pk).update(last_heartbeat=now)
-    executor.last_heartbeat = now
-    offline_after = timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS)
-    return last is None or now - last > offline_after
+    lapsed = live.beat(executor.pk)
+    if lapsed is None:  # Redis not configured or down: PostgreSQL decides
+        offline_after = timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS)
+        lapsed = last is None or now - last > offline_after
+    came_online = lapsed or not executor.online
+    stale = last is None or now - last >= timedelta(seconds=settings.HEARTBEAT_WRITE_SECONDS)
+    if came_online:
+        Executor.objects.filter(pk=executor.pk).update(last_heartbeat=now, online=True)
+        executor.last_heartbeat, executor.online = now, True
+    elif stale:
+        Executor.objects.filter(pk=executor.pk).update(last_heartbeat=now)
+        executor.last_heartbeat = now
+    return came_online
 
 
 def executor_heartbeat(*, executor: Executor, actor: str) -> Executor:

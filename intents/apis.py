@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
@@ -11,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assemblyline.errors import NotFound
+from assemblyline.errors import InvalidInput, NotFound
 from executors.authentication import Principal, principal_of
 from executors.permissions import CanSubmit, CanWork, IsAdmin, IsAuthenticatedPrincipal
 from executors.services import executor_for
@@ -64,16 +67,30 @@ class IntentSubmitApi(APIView):
 
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
-        intent = services.intent_submit(actor=_principal(request).name, **data)
-        return Response(
-            {
-                "intent_id": intent.id,
-                "status": intent.status,
-                "estimated_start": selectors.estimated_start(intent).isoformat(),
-                "current_phase": intent.current_phase,
-            },
-            status=status.HTTP_201_CREATED,
+        actor = _principal(request).name
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            intent = services.intent_submit(actor=actor, **data)
+            return Response(self.answer(intent), status=status.HTTP_201_CREATED)
+        if not key.strip() or len(key) > 200:
+            raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
+        body_hash = hashlib.sha256(
+            json.dumps(data, sort_keys=True, default=str).encode()
+        ).hexdigest()
+        answer, replayed = services.intent_submit_once(
+            actor=actor, key=key, request_hash=body_hash, submit=data, answer=self.answer
         )
+        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        return Response(answer, status=status.HTTP_201_CREATED, headers=headers)
+
+    @staticmethod
+    def answer(intent: Intent) -> dict[str, Any]:
+        return {
+            "intent_id": intent.id,
+            "status": intent.status,
+            "estimated_start": selectors.estimated_start(intent).isoformat(),
+            "current_phase": intent.current_phase,
+        }
 
 
 class WorkNextApi(APIView):
@@ -141,6 +158,14 @@ class WorkCompleteApi(APIView):
         )
         artifacts = serializers.DictField(required=False, default=dict)
         phase = serializers.ChoiceField(choices=Phase.choices, required=False)
+
+        def validate_artifacts(self, value: dict[str, Any]) -> dict[str, Any]:
+            size = len(json.dumps(value, default=str).encode())
+            if size > settings.MAX_ARTIFACTS_BYTES:
+                raise serializers.ValidationError(
+                    f"artifacts are {size} bytes; the limit is {settings.MAX_ARTIFACTS_BYTES}"
+                )
+            return value
 
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
@@ -268,5 +293,19 @@ class IntentRejectApi(APIView):
         data = _valid(ReasonSerializer, request.data or {})
         intent = services.intent_reject(
             intent_id=intent_id, reviewer=_principal(request).name, reason=data["reason"]
+        )
+        return Response(IntentSerializer(intent).data)
+
+
+class IntentRequeueApi(APIView):
+    """POST /assembly-line/intents/<id>/requeue (admin): back to its phase's queue (work in
+    progress is taken from its executor; a failed intent gets fresh attempts)."""
+
+    permission_classes = [IsAdmin]
+
+    def post(self, request: Request, intent_id: str) -> Response:
+        data = _valid(ReasonSerializer, request.data or {})
+        intent = services.intent_requeue(
+            intent_id=intent_id, actor=_principal(request).name, reason=data["reason"]
         )
         return Response(IntentSerializer(intent).data)

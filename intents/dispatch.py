@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q
 
+from executors.live import live
 from executors.models import Executor
 from intents.models import WORKING, EnvironmentPreference, Intent, Status, queue_rank
 
@@ -89,8 +90,14 @@ def claimable(executor: Executor, now: datetime) -> Any:
 
 
 def online_executors(now: datetime) -> list[Executor]:
+    """Healthy executors alive by their Redis heartbeat key (by last_heartbeat when Redis
+    cannot tell)."""
     offline_before = now - timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS)
-    return list(Executor.objects.filter(last_heartbeat__gte=offline_before, is_healthy=True))
+    executors = list(Executor.objects.filter(is_healthy=True, online=True))
+    alive = live.alive([e.pk for e in executors])
+    if alive is None:
+        return [e for e in executors if e.last_heartbeat and e.last_heartbeat >= offline_before]
+    return [e for e in executors if alive.get(e.pk)]
 
 
 def other_takers(intent: Intent, executor_id: str | None, now: datetime) -> list[Executor]:

@@ -3,6 +3,7 @@ published after commit (channel layer + log line). A rolled-back change publishe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from executors.live import live
 from intents.models import IntentEvent
 
 if TYPE_CHECKING:
@@ -20,6 +22,8 @@ logger = logging.getLogger("assemblyline.events")
 
 # The channel-layer group every viewer of the line joins.
 LINE_GROUP = "assembly-line"
+# A broadcast never holds a request longer than this.
+BROADCAST_TIMEOUT_SECONDS = 1.0
 
 
 def event_data(event: IntentEvent) -> dict[str, Any]:
@@ -45,10 +49,24 @@ def publish(event: IntentEvent) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    if live.degraded:
+        # Redis failed moments ago: do not make every request wait on it (the dashboard
+        # re-reads the snapshot when it reconnects).
+        logger.warning("event %s not broadcast: redis unavailable", event.pk)
+        return
     try:
-        async_to_sync(layer.group_send)(LINE_GROUP, {"type": "line.event", "event": data})
-    except Exception:
-        logger.warning("event %s not broadcast: channel layer unavailable", event.pk, exc_info=True)
+        async_to_sync(_send)(layer, data)
+    except Exception as exc:
+        if live.configured:
+            live.call(lambda r: r.ping())  # opens the circuit when Redis is down
+        logger.warning("event %s not broadcast: channel layer unavailable (%s)", event.pk, exc)
+
+
+async def _send(layer: Any, data: dict[str, Any]) -> None:
+    await asyncio.wait_for(
+        layer.group_send(LINE_GROUP, {"type": "line.event", "event": data}),
+        timeout=BROADCAST_TIMEOUT_SECONDS,
+    )
 
 
 def record_event(

@@ -227,6 +227,10 @@ class Intent(ConcurrentTransitionMixin, models.Model):
     def requeue(self) -> None:
         pass
 
+    @transition(field=status, source=Status.FAILED, target=Status.QUEUED)
+    def revive(self) -> None:
+        pass
+
     @transition(field=status, source=[*WORKING, Status.AWAITING_REVIEW], target=Status.COMPLETED)
     def finish(self) -> None:
         pass
@@ -257,6 +261,26 @@ class Intent(ConcurrentTransitionMixin, models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a submission made with an `Idempotency-Key` header: a repeat of the
+    key by the same caller gets this answer again instead of a second intent."""
+
+    actor = models.CharField(max_length=150)
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="+")
+    response = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["actor", "key"], name="idempotency_actor_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor}:{self.key} → {self.intent_id}"
 
 
 class EventKind(models.TextChoices):

@@ -11,16 +11,26 @@ from django.db.models import Avg, Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from executors.live import live
 from executors.models import Executor
 from intents import dispatch
 from intents.models import OPEN, WORKING, EventKind, Intent, IntentEvent, Phase, Status
 from verification.models import VerificationRun
 
 
-def executor_status(executor: Executor, *, holding: int, now: datetime) -> str:
-    """offline / idle / busy, derived from the heartbeat and the work held."""
+def executor_alive(executor: Executor, *, now: datetime, alive: bool | None = None) -> bool:
+    """Alive by its Redis heartbeat key; by last_heartbeat when Redis cannot tell."""
+    if alive is not None:
+        return alive
     offline_after = timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS)
-    if executor.last_heartbeat is None or now - executor.last_heartbeat > offline_after:
+    return executor.last_heartbeat is not None and now - executor.last_heartbeat <= offline_after
+
+
+def executor_status(
+    executor: Executor, *, holding: int, now: datetime, alive: bool | None = None
+) -> str:
+    """offline / idle / busy, derived from the heartbeat and the work held."""
+    if not executor_alive(executor, now=now, alive=alive):
         return "offline"
     return "busy" if holding else "idle"
 
@@ -35,15 +45,23 @@ def executor_statuses(*, now: datetime | None = None) -> dict[str, dict[str, Any
         .values_list("id", "assigned_to_id")
     ):
         work.setdefault(executor_id, []).append(intent_id)
+    executors = list(Executor.objects.all())
+    alive = live.alive([e.executor_id for e in executors]) or {}
     result = {}
-    for executor in Executor.objects.all():
+    for executor in executors:
         held = work.get(executor.executor_id, [])
-        result[executor.executor_id] = executor_data(executor, held=held, now=now)
+        result[executor.executor_id] = executor_data(
+            executor, held=held, now=now, alive=alive.get(executor.executor_id)
+        )
     return result
 
 
-def executor_data(executor: Executor, *, held: list[str], now: datetime) -> dict[str, Any]:
-    status = executor_status(executor, holding=len(held), now=now)
+def executor_data(
+    executor: Executor, *, held: list[str], now: datetime, alive: bool | None = None
+) -> dict[str, Any]:
+    if alive is None:
+        alive = (live.alive([executor.executor_id]) or {}).get(executor.executor_id)
+    status = executor_status(executor, holding=len(held), now=now, alive=alive)
     return {
         "executor_id": executor.executor_id,
         "executor_type": executor.executor_type,

@@ -5,16 +5,18 @@ Verification checks (which may make network calls) run before the transaction, n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from assemblyline.errors import InvalidInput, NotAllowed, NotFound, TransitionNotAllowed
+from executors.live import live
 from executors.models import Executor
 from executors.services import executor_touch
 from intents import dispatch
@@ -24,6 +26,7 @@ from intents.models import (
     OPEN,
     WORKING,
     EventKind,
+    IdempotencyKey,
     Intent,
     IntentEvent,
     Phase,
@@ -108,6 +111,46 @@ def intent_submit(
         if outcome.passed:
             _pass_gate(intent=intent, actor=actor, executor=None)
     return intent
+
+
+def intent_submit_once(
+    *,
+    actor: str,
+    key: str,
+    request_hash: str,
+    submit: dict[str, Any],
+    answer: Callable[[Intent], dict[str, Any]],
+) -> tuple[dict[str, Any], bool]:
+    """Rule: a submission with an idempotency key is made once per caller and key; a repeat
+    gets the first answer back (replayed=True), a repeat with a different body is a 409.
+    Race-safe: the key row is inserted in the transaction of the intent, under a unique
+    constraint, so of two concurrent first submissions one intent survives."""
+    def replay() -> tuple[dict[str, Any], bool] | None:
+        first = IdempotencyKey.objects.filter(actor=actor, key=key).first()
+        if first is None:
+            return None
+        if first.request_hash != request_hash:
+            raise TransitionNotAllowed(
+                f"Idempotency-Key {key!r} was already used with a different request body"
+            )
+        return first.response, True
+
+    earlier = replay()
+    if earlier is not None:
+        return earlier
+    try:
+        with transaction.atomic():
+            intent = intent_submit(actor=actor, **submit)
+            response = answer(intent)
+            IdempotencyKey.objects.create(
+                actor=actor, key=key, request_hash=request_hash, intent=intent, response=response
+            )
+    except IntegrityError:
+        earlier = replay()
+        if earlier is None:
+            raise
+        return earlier
+    return response, False
 
 
 # --- claim --------------------------------------------------------------------------------
@@ -465,6 +508,103 @@ def _retry_or_fail(*, intent: Intent, actor: str, reason: dict[str, Any], kind: 
         from_phase=from_phase,
         payload=payload,
     )
+
+
+# --- leases, lost executors and admin requeue ---------------------------------------------
+
+
+def lease_reap(*, intent_id: str, now: datetime, actor: str = "reaper") -> Intent | None:
+    """Rule: claimed work whose lease lapsed (no progress, heartbeat or executor call for
+    LEASE_SECONDS) goes back to its phase's queue with attempts+1 and a backoff (failed at
+    max_attempts), and its silent executor is marked offline. Returns the intent if reaped."""
+    with transaction.atomic():
+        queryset = Intent.objects.filter(
+            pk=intent_id, status__in=WORKING, lease_expires_at__lt=now
+        ).select_related("assigned_to")
+        if connection.vendor == "postgresql":
+            queryset = queryset.select_for_update(skip_locked=True, of=("self",))
+        else:
+            queryset = queryset.select_for_update()
+        intent = queryset.first()
+        if intent is None:
+            return None
+        holder = intent.assigned_to
+        assert intent.lease_expires_at is not None
+        _retry_or_fail(
+            intent=intent,
+            actor=actor,
+            reason={
+                "lease_expired_at": intent.lease_expires_at.isoformat(),
+                "executor": intent.assigned_to_id,
+            },
+            kind="lease_expired",
+        )
+        if holder is not None:
+            executor_mark_offline(
+                executor=holder, actor=actor, reason=f"lease on {intent.id} lapsed"
+            )
+    return intent
+
+
+def executor_mark_offline(*, executor: Executor, actor: str, reason: str) -> bool:
+    """Announce an executor offline once (event `executor_offline`); its live key is
+    dropped. Returns True when it was announced online before."""
+    changed = Executor.objects.filter(pk=executor.pk, online=True).update(online=False)
+    live.forget(executor.pk)
+    if changed:
+        executor.online = False
+        record_executor_event(
+            executor=executor,
+            kind=EventKind.EXECUTOR_OFFLINE,
+            actor=actor,
+            payload={"reason": reason},
+        )
+    return bool(changed)
+
+
+def intent_requeue(*, intent_id: str, actor: str, reason: str = "") -> Intent:
+    """Rule (admin): put an intent back in its phase's queue — work in progress is taken from
+    its executor (which gets 409 on its next report, and the intent back only as a last
+    resort), a held review is dropped, a failed intent gets a fresh set of attempts."""
+    now = timezone.now()
+    with transaction.atomic():
+        intent = _locked(intent_id)
+        from_status = intent.status
+        if intent.status == Status.FAILED:
+            intent.revive()
+            intent.attempts = 0
+            intent.finished_at = None
+        elif intent.status in (*WORKING, Status.AWAITING_REVIEW):
+            intent.requeue()
+            if intent.assigned_to_id:
+                intent.avoid_executor_id = intent.assigned_to_id
+        else:
+            raise TransitionNotAllowed(
+                f"intent {intent.id} is {intent.status}; only work in progress, a held review "
+                "or a failed intent can be re-queued",
+                current=current_state(intent),
+            )
+        intent.assigned_to = None
+        intent.lease_expires_at = None
+        intent.stalled_at = None
+        intent.review_requested_at = None
+        intent.review_overdue_at = None
+        intent.not_before = None
+        intent.queued_at = now
+        intent.save()
+        record_event(
+            intent=intent,
+            kind=EventKind.REQUEUED,
+            actor=actor,
+            from_status=from_status,
+            from_phase=intent.current_phase,
+            payload={
+                "why": "admin_requeue",
+                "reason": {"admin": reason},
+                "attempts": intent.attempts,
+            },
+        )
+    return intent
 
 
 # --- review and cancel ----------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+from executors.live import KEY_PREFIX, live
 from executors.models import Executor, Role
 from executors.services import token_create
 
@@ -138,6 +139,10 @@ def _specs_root(settings: Any, tmp_path: Any) -> None:
     # Most tests drive a whole intent with one executor; separation of duties (on by default)
     # has its own tests in tests/intents/test_ai_rules.py, which switch it back on.
     settings.SEPARATE_DUTIES_PHASES = []
+    # Server processes run a reaper loop; in-process tests call the reaper themselves.
+    settings.REAPER_ENABLED = False
+    # Live status keys in Redis outlive a test: start each test with no executor alive.
+    live.call(lambda r: [r.delete(key) for key in r.scan_iter(KEY_PREFIX + "*")])
 
 
 def submit(actor: Actor, **body: Any) -> dict[str, Any]:
