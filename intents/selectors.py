@@ -198,16 +198,12 @@ def _iso(value: datetime | None) -> str | None:
 def handoff(intent: Intent) -> dict[str, Any]:
     """What the executor that claims `intent` needs to resume rather than start blind: the
     artifacts so far, the latest progress messages, and why it came back to the queue."""
-    # attempts counts this phase's returns (it restarts at 0 in each phase): a first attempt
-    # has no return to explain.
     returned = (
         IntentEvent.objects.filter(
             intent=intent, kind=EventKind.REQUEUED, from_phase=intent.current_phase
         )
         .order_by("-created_at", "-id")
         .first()
-        if intent.attempts
-        else None
     )
     progress = IntentEvent.objects.filter(intent=intent, kind=EventKind.PROGRESS).order_by(
         "-created_at", "-id"

@@ -1,0 +1,178 @@
+"""Leases, the reaper, lost executors, admin requeue, late reports (real PostgreSQL in CI)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from intents import reaper
+from intents.models import EventKind, Intent, IntentEvent
+from tests.conftest import Actor, claim, complete, phase_artifacts, progress, submit
+
+pytestmark = pytest.mark.django_db
+
+
+def heartbeat(actor: Actor) -> Any:
+    return actor.client.post(
+        "/assembly-line/executors/heartbeat", {"executor_id": actor.executor_id}, format="json"
+    )
+
+
+def test_silent_executor_loses_its_work_to_another_and_its_late_report_is_409(
+    settings: Any, submitter: Actor, executor: Actor, outsider: Actor, viewer: Actor
+) -> None:
+    settings.LEASE_SECONDS = 60
+    intent_id = submit(submitter)["intent_id"]
+    assert claim(executor)["intent"]["id"] == intent_id
+    progress(executor, intent_id, "build", 0.4, "halfway")
+    lease = Intent.objects.get(pk=intent_id).lease_expires_at
+    # Within the lease nothing happens.
+    assert reaper.reap(now=lease - timedelta(seconds=1)).requeued == []
+    # The executor went silent: one reaper pass after the lease puts the work back.
+    result = reaper.reap(now=lease + timedelta(seconds=1))
+    assert result.requeued == [intent_id]
+    intent = Intent.objects.get(pk=intent_id)
+    assert intent.status == "queued" and intent.attempts == 1 and intent.assigned_to is None
+    event = IntentEvent.objects.filter(intent_id=intent_id, kind=EventKind.REQUEUED).get()
+    assert event.payload["why"] == "lease_expired" and event.payload["reason"]["executor"] == (
+        "laptop-1"
+    )
+    offline = IntentEvent.objects.get(kind=EventKind.EXECUTOR_OFFLINE, executor_id="laptop-1")
+    assert "lease" in offline.payload["reason"]
+    assert viewer.client.get("/assembly-line/state").json()["executors"]["laptop-1"][
+        "status"
+    ] == "offline"
+
+    heartbeat(outsider)
+    taken = claim(outsider)
+    assert taken["intent"]["id"] == intent_id
+    assert taken["handoff"]["returned"]["why"] == "lease_expired"
+    assert complete(outsider, intent_id, phase_artifacts("build")).status_code == 200
+
+    late = complete(executor, intent_id, phase_artifacts("build"))
+    assert late.status_code == 409
+    body = late.json()["error"]
+    assert body["current"]["intent_id"] == intent_id and body["current"]["phase"] == "test"
+    assert progress(executor, intent_id, "build", 0.9, "late").status_code == 409
+
+
+def test_heartbeats_and_progress_extend_the_lease(
+    settings: Any, submitter: Actor, executor: Actor
+) -> None:
+    settings.LEASE_SECONDS = 60
+    settings.HEARTBEAT_WRITE_SECONDS = 0
+    intent_id = submit(submitter)["intent_id"]
+    claim(executor)
+    first = Intent.objects.get(pk=intent_id).lease_expires_at
+    Intent.objects.filter(pk=intent_id).update(lease_expires_at=timezone.now())
+    assert heartbeat(executor).status_code == 200
+    after_heartbeat = Intent.objects.get(pk=intent_id).lease_expires_at
+    assert after_heartbeat >= first
+    Intent.objects.filter(pk=intent_id).update(lease_expires_at=timezone.now())
+    progress(executor, intent_id, "build", 0.1)
+    assert Intent.objects.get(pk=intent_id).lease_expires_at > timezone.now() + timedelta(
+        seconds=50
+    )
+
+
+def test_lost_leases_fail_the_intent_at_max_attempts(
+    submitter: Actor, executor: Actor
+) -> None:
+    intent_id = submit(submitter, max_attempts=2)["intent_id"]
+    for attempt in (1, 2):
+        assert claim(executor)["intent"]["id"] == intent_id
+        lease = Intent.objects.get(pk=intent_id).lease_expires_at
+        reaper.reap(now=lease + timedelta(seconds=1))
+    intent = Intent.objects.get(pk=intent_id)
+    assert intent.status == "failed" and intent.attempts == 2
+
+
+def test_offline_executor_is_announced_once(
+    settings: Any, executor: Actor, submitter: Actor
+) -> None:
+    heartbeat(executor)
+    later = timezone.now() + timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS + 5)
+    from executors.live import live
+
+    live.forget("laptop-1")  # its Redis key lapsed (when Redis is in use)
+    from executors.models import Executor
+
+    Executor.objects.filter(pk="laptop-1").update(
+        last_heartbeat=timezone.now() - timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS + 5)
+    )
+    assert reaper.reap(now=later).offline == ["laptop-1"]
+    assert reaper.reap(now=later).offline == []
+    assert IntentEvent.objects.filter(kind=EventKind.EXECUTOR_OFFLINE).count() == 1
+    heartbeat(executor)
+    assert IntentEvent.objects.filter(
+        kind=EventKind.EXECUTOR_ONLINE, executor_id="laptop-1"
+    ).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reaper_is_single_flight_across_processes(postgres: None) -> None:
+    db = connection.settings_dict
+    other = psycopg.connect(
+        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
+        dbname=db["NAME"], autocommit=True,
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", [reaper.ADVISORY_LOCK_KEY])
+        assert reaper.reap_single_flight().skipped is True
+        other.execute("SELECT pg_advisory_unlock(%s)", [reaper.ADVISORY_LOCK_KEY])
+        assert reaper.reap_single_flight().skipped is False
+    finally:
+        other.close()
+
+
+def test_admin_requeue(
+    submitter: Actor, executor: Actor, outsider: Actor, admin: Actor
+) -> None:
+    intent_id = submit(submitter)["intent_id"]
+    claim(executor)
+    forbidden = submitter.client.post(f"/assembly-line/intents/{intent_id}/requeue", {},
+                                      format="json")
+    assert forbidden.status_code == 403
+    response = admin.client.post(
+        f"/assembly-line/intents/{intent_id}/requeue", {"reason": "stuck"}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["status"] == "queued"
+    late = progress(executor, intent_id, "build", 0.5)
+    assert late.status_code == 409 and late.json()["error"]["current"]["status"] == "queued"
+    heartbeat(outsider)
+    assert claim(outsider)["handoff"]["returned"]["why"] == "admin_requeue"
+    # A failed intent gets fresh attempts; a completed or cancelled one cannot be re-queued.
+    complete(outsider, intent_id, status="failed")
+    Intent.objects.filter(pk=intent_id).update(status="failed", attempts=3)
+    revived = admin.client.post(f"/assembly-line/intents/{intent_id}/requeue", {}, format="json")
+    assert revived.status_code == 200
+    assert revived.json()["status"] == "queued" and revived.json()["attempts"] == 0
+    admin.client.post(f"/assembly-line/intents/{intent_id}/cancel", {}, format="json")
+    again = admin.client.post(f"/assembly-line/intents/{intent_id}/requeue", {}, format="json")
+    assert again.status_code == 409
+    assert admin.client.post("/assembly-line/intents/int_nope/requeue", {},
+                             format="json").status_code == 404
+
+
+def test_cancel_by_submitter_or_admin_only(
+    submitter: Actor, executor: Actor, admin: Actor
+) -> None:
+    from tests.intents.test_ai_rules import make_submitter
+
+    intent_id = submit(submitter)["intent_id"]
+    claim(executor)
+    other = make_submitter("mallory")
+    assert other.client.post(f"/assembly-line/intents/{intent_id}/cancel", {},
+                             format="json").status_code == 403
+    assert executor.client.post(f"/assembly-line/intents/{intent_id}/cancel", {},
+                                format="json").status_code == 403
+    done = submitter.client.post(f"/assembly-line/intents/{intent_id}/cancel",
+                                 {"reason": "changed my mind"}, format="json")
+    assert done.status_code == 200 and done.json()["status"] == "cancelled"
+    late = complete(executor, intent_id, phase_artifacts("build"))
+    assert late.status_code == 409 and late.json()["error"]["current"]["status"] == "cancelled"
