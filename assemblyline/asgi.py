@@ -11,9 +11,14 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assemblyline.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path  # noqa: E402
 
+from intents.consumers import LineConsumer  # noqa: E402
 from intents.reaper import start_reaper  # noqa: E402
+
+websocket_urls = [path("ws/assembly-line/", LineConsumer.as_asgi())]
 
 
 class StartsReaper:
@@ -30,4 +35,11 @@ class StartsReaper:
         return await self.app(scope, receive, send)
 
 
-application = StartsReaper(ProtocolTypeRouter({"http": django_asgi_app}))
+application = StartsReaper(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AuthMiddlewareStack(URLRouter(websocket_urls)),
+        }
+    )
+)

@@ -3,7 +3,7 @@ from django.urls import path
 
 from assemblyline.health import health
 from executors.apis import ExecutorHeartbeatApi, ExecutorRegisterApi
-from intents import apis
+from intents import apis, views
 
 handler400 = "assemblyline.errors.json_bad_request"
 handler404 = "assemblyline.errors.json_not_found"
@@ -16,6 +16,7 @@ urlpatterns = [
     path("assembly-line/work/progress", apis.WorkProgressApi.as_view(), name="work-progress"),
     path("assembly-line/work/complete", apis.WorkCompleteApi.as_view(), name="work-complete"),
     path("assembly-line/state", apis.LineStateApi.as_view(), name="line-state"),
+    path("assembly-line/dashboard", views.dashboard, name="dashboard"),
     path("assembly-line/intents/", apis.IntentListApi.as_view(), name="intent-list"),
     path(
         "assembly-line/intents/<str:intent_id>", apis.IntentDetailApi.as_view(), name="intent-detail"

@@ -29,6 +29,7 @@ BROADCAST_TIMEOUT_SECONDS = 1.0
 def event_data(event: IntentEvent) -> dict[str, Any]:
     return {
         "id": event.pk,
+        "type": event.kind,
         "kind": event.kind,
         "intent_id": event.intent_id,
         "executor_id": event.executor_id or None,

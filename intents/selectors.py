@@ -141,13 +141,20 @@ def line_state() -> dict[str, Any]:
     metrics = line_metrics(now=now)
     by_status = metrics["by_status"]
     metrics["queue_wait"] = queue_wait(now=now)
+    metrics["throughput_last_hour"] = Intent.objects.filter(
+        status=Status.COMPLETED, finished_at__gte=now - timedelta(hours=1)
+    ).count()
     return {
         "queue_depth": by_status.get(Status.QUEUED, 0),
         "in_progress": sum(by_status.get(s, 0) for s in WORKING),
         "executors": executor_statuses(now=now),
         "metrics": metrics,
         "last_sync": now.isoformat(),
-        # Beyond the spec's shape: what waits and why, stalls, and the review inbox.
+        # Beyond the spec's shape: the dashboard's views of the line, what waits and why,
+        # stalls, and the review inbox.
+        "queue_by_priority": queue_by_priority(),
+        "work_in_progress": work_in_progress(now=now),
+        "recent_events": recent_events(),
         "waiting": waiting_reasons(now=now),
         "stalled": stalled_work(),
         "review_inbox": review_inbox(now=now),
@@ -437,3 +444,64 @@ def review_inbox(*, now: datetime) -> list[dict[str, Any]]:
             }
         )
     return inbox
+
+
+# --- The dashboard's views of the line --------------------------------------------------
+
+
+def queue_by_priority() -> dict[str, dict[str, int]]:
+    """Queued intents by phase and priority (aggregate over the partial queue index)."""
+    counts: dict[str, dict[str, int]] = {phase: {} for phase in Phase.values}
+    rows = (
+        Intent.objects.filter(status=Status.QUEUED)
+        .values_list("current_phase", "priority")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for phase, priority, n in rows:
+        counts[phase][str(priority)] = n
+    return counts
+
+
+# The dashboard lists at most this many intents in progress and events.
+WORK_IN_PROGRESS_SHOWN = 100
+RECENT_EVENTS_SHOWN = 30
+
+
+def work_in_progress(*, now: datetime) -> list[dict[str, Any]]:
+    rows = (
+        Intent.objects.filter(status__in=WORKING)
+        .order_by("assigned_at")
+        .values(
+            "id", "title", "current_phase", "status", "assigned_to_id", "phase_progress",
+            "progress_message", "assigned_at", "lease_expires_at", "stalled_at", "spilled",
+            "priority", "attempts", "last_progress_at",
+        )[:WORK_IN_PROGRESS_SHOWN]
+    )
+    return [
+        {
+            "intent_id": row["id"],
+            "title": row["title"],
+            "phase": row["current_phase"],
+            "status": row["status"],
+            "executor_id": row["assigned_to_id"],
+            "progress": float((row["phase_progress"] or {}).get(row["current_phase"], 0.0)),
+            "message": row["progress_message"],
+            "priority": row["priority"],
+            "attempts": row["attempts"],
+            "spilled": row["spilled"],
+            "stalled": row["stalled_at"] is not None,
+            "assigned_at": _iso(row["assigned_at"]),
+            "last_progress_at": _iso(row["last_progress_at"]),
+            "lease_expires_at": _iso(row["lease_expires_at"]),
+        }
+        for row in rows
+    ]
+
+
+def recent_events() -> list[dict[str, Any]]:
+    """The latest events, newest first (the event time index)."""
+    from intents.events import event_data
+
+    events = IntentEvent.objects.order_by("-created_at", "-id")[:RECENT_EVENTS_SHOWN]
+    return [event_data(event) for event in events]

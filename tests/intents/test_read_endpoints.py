@@ -57,9 +57,10 @@ def test_state_is_aggregate_queries(
     for _ in range(20):
         submit(submitter)
     # auth, open counts, finished today, phase times, oldest queued, executors ×2, queue wait
-    # ×2, waiting (head of queue, online executors), stalled, review inbox: a fixed number,
-    # whatever the number of intents.
-    with django_assert_max_num_queries(15):
+    # ×2, throughput, queue by priority, work in progress, recent events, waiting (head of
+    # queue, online executors), stalled, review inbox: a fixed number, whatever the number of
+    # intents.
+    with django_assert_max_num_queries(19):
         viewer.client.get("/assembly-line/state")
 
 

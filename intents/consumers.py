@@ -1,0 +1,81 @@
+"""WebSocket `ws/assembly-line/`: a snapshot of the line on connect, then every committed event.
+
+Authenticated by the Django session (the dashboard; the page's Origin must match the host, so
+another site cannot ride a logged-in browser's cookie) or, for programs, the API token in an
+`Authorization: Bearer` header on the handshake. Anyone else is refused at the handshake
+(HTTP 403). A client may send `{"action": "snapshot"}` to get the state again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from prometheus_client import Gauge
+
+from executors.authentication import Principal, principal_for_user, verify_token
+from intents.events import LINE_GROUP
+from intents.selectors import line_state
+
+WEBSOCKET_CONNECTIONS = Gauge(
+    "assemblyline_websocket_connections", "Open WebSocket connections in this process"
+)
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _same_origin(scope: dict[str, Any]) -> bool:
+    origin, host = _header(scope, b"origin"), _header(scope, b"host")
+    return origin is None or (host is not None and urlparse(origin).netloc == host)
+
+
+@database_sync_to_async
+def _principal(scope: dict[str, Any]) -> Principal | None:
+    authorization = _header(scope, b"authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return verify_token(token.strip())
+    if not _same_origin(scope):
+        return None
+    return principal_for_user(scope.get("user"))
+
+
+class LineConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.principal = await _principal(self.scope)
+        if self.principal is None:
+            await self.close(code=4401)
+            return
+        await self.channel_layer.group_add(LINE_GROUP, self.channel_name)
+        await self.accept()
+        self.counted = True
+        WEBSOCKET_CONNECTIONS.inc()
+        await self.send_snapshot()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted", False):
+            WEBSOCKET_CONNECTIONS.dec()
+            self.counted = False
+        await self.channel_layer.group_discard(LINE_GROUP, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if isinstance(content, dict) and content.get("action") == "snapshot":
+            await self.send_snapshot()
+        else:
+            await self.send_json({"type": "error", "message": 'send {"action": "snapshot"}'})
+
+    async def send_snapshot(self) -> None:
+        state = await database_sync_to_async(line_state)()
+        await self.send_json({"type": "snapshot", "state": state})
+
+    async def line_event(self, message: dict[str, Any]) -> None:
+        await self.send_json({"type": "event", "event": message["event"]})
