@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_fsm",
     "channels",
     "executors",
     "intents",
@@ -83,6 +84,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "assemblyline.requeststats.request_stats_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -225,6 +227,20 @@ ASSEMBLY_LINE_GATES: dict[str, list[str | int]] = {
     "production": [6],
 }
 
+# The live checks (levels 1, 2, 5, 6) call the built service at its reported deployment_url.
+# LIVE_CHECKS=false leaves only the checks of reported data (e.g. executors whose services
+# the line cannot reach).
+LIVE_CHECKS = envbool("LIVE_CHECKS", True)
+LIVE_TIMEOUT = envfloat("LIVE_TIMEOUT_SECONDS", 3.0)
+HEALTHY_STATUSES = envlist("HEALTHY_STATUSES", ["ok", "active", "healthy"])
+# The platform's SERVICE_REGISTRY.json: level 2 checks built services are in it, /send finds
+# targets in it, `manage.py register` writes our entry. Empty: no registry.
+SERVICE_REGISTRY_PATH = os.environ.get("SERVICE_REGISTRY_PATH", "")
+SERVICE_DESCRIPTION = "One build assembly line for a fleet of AI coding executors"
+SERVICE_PORT = envint("PORT", 8950)
+SERVICE_URL_LOCAL = os.environ.get("SERVICE_URL_LOCAL", f"http://127.0.0.1:{SERVICE_PORT}")
+SERVICE_URL_PRODUCTION = os.environ.get("SERVICE_URL_PRODUCTION", "")
+
 # The checkers, configured like AUTH_PASSWORD_VALIDATORS. A deployment adds its own by
 # appending {"NAME": "dotted.path.Class", "LEVEL": n, "OPTIONS": {...}}.
 ASSEMBLY_LINE_VERIFIERS: list[dict[str, object]] = [
@@ -240,6 +256,32 @@ ASSEMBLY_LINE_VERIFIERS: list[dict[str, object]] = [
                 "Success Criteria",
             ],
         },
+    },
+    *(
+        [
+            {"NAME": "verification.checks.live.HealthCheck", "LEVEL": 1,
+             "OPTIONS": {"timeout": LIVE_TIMEOUT, "healthy_statuses": HEALTHY_STATUSES}},
+            {"NAME": "verification.checks.live.EndpointsCheck", "LEVEL": 1,
+             "OPTIONS": {"timeout": LIVE_TIMEOUT}},
+            {"NAME": "verification.checks.live.MalformedBodyCheck", "LEVEL": 1,
+             "OPTIONS": {"timeout": LIVE_TIMEOUT}},
+            {"NAME": "verification.checks.live.UdcComplianceCheck", "LEVEL": 2,
+             "OPTIONS": {"timeout": LIVE_TIMEOUT}},
+            {"NAME": "verification.checks.live.RegistryCheck", "LEVEL": 2,
+             "OPTIONS": {"timeout": LIVE_TIMEOUT}},
+            {"NAME": "verification.checks.live.NoTracebackCheck", "LEVEL": 5,
+             "OPTIONS": {"timeout": LIVE_TIMEOUT}},
+            {"NAME": "verification.checks.live.ProductionProbeCheck", "LEVEL": 6,
+             "OPTIONS": {"timeout": LIVE_TIMEOUT, "requests": 50, "p95_ms": 500,
+                         "healthy_statuses": HEALTHY_STATUSES}},
+        ]
+        if LIVE_CHECKS
+        else []
+    ),
+    {
+        "NAME": "verification.checks.live.ReadinessArtifactsCheck",
+        "LEVEL": 6,
+        "OPTIONS": {},
     },
     {
         "NAME": "verification.checks.reported.TestCoverageCheck",

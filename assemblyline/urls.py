@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
+from assemblyline import udc
 from assemblyline.health import health
 from executors.apis import ExecutorHeartbeatApi, ExecutorRegisterApi
 from intents import apis, views
@@ -11,6 +12,12 @@ handler500 = "assemblyline.errors.json_server_error"
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("capabilities", udc.CapabilitiesApi.as_view(), name="udc-capabilities"),
+    path("state", udc.UdcStateApi.as_view(), name="udc-state"),
+    path("dependencies", udc.DependenciesApi.as_view(), name="udc-dependencies"),
+    path("message", udc.MessageApi.as_view(), name="udc-message"),
+    path("send", udc.SendApi.as_view(), name="udc-send"),
+    path("assembly-line/verify", apis.VerifyApi.as_view(), name="verify"),
     path("assembly-line/intent", apis.IntentSubmitApi.as_view(), name="intent-submit"),
     path("assembly-line/work/next", apis.WorkNextApi.as_view(), name="work-next"),
     path("assembly-line/work/progress", apis.WorkProgressApi.as_view(), name="work-progress"),

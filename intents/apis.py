@@ -37,6 +37,15 @@ def _valid(serializer_class: type[serializers.Serializer[Any]], data: Any) -> di
     return dict(serializer.validated_data)
 
 
+def artifacts_within_limit(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, default=str).encode())
+    if size > settings.MAX_ARTIFACTS_BYTES:
+        raise serializers.ValidationError(
+            f"artifacts are {size} bytes; the limit is {settings.MAX_ARTIFACTS_BYTES}"
+        )
+    return value
+
+
 class IntentSubmitApi(APIView):
     """POST /assembly-line/intent: submit a build intent to the unified queue."""
 
@@ -160,12 +169,7 @@ class WorkCompleteApi(APIView):
         phase = serializers.ChoiceField(choices=Phase.choices, required=False)
 
         def validate_artifacts(self, value: dict[str, Any]) -> dict[str, Any]:
-            size = len(json.dumps(value, default=str).encode())
-            if size > settings.MAX_ARTIFACTS_BYTES:
-                raise serializers.ValidationError(
-                    f"artifacts are {size} bytes; the limit is {settings.MAX_ARTIFACTS_BYTES}"
-                )
-            return value
+            return artifacts_within_limit(value)
 
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
@@ -309,3 +313,38 @@ class IntentRequeueApi(APIView):
             intent_id=intent_id, actor=_principal(request).name, reason=data["reason"]
         )
         return Response(IntentSerializer(intent).data)
+
+
+class VerifyApi(APIView):
+    """POST /assembly-line/verify: run the verification levels 1..N on demand for a phase.
+    Records a VerificationRun; never moves the intent."""
+
+    permission_classes = [CanSubmit]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        intent_id = serializers.CharField(max_length=64)
+        verification_level = serializers.IntegerField(min_value=1, max_value=6)
+        phase = serializers.ChoiceField(choices=Phase.choices)
+        # Optional: artifacts to judge on top of what the intent has (a dry run before
+        # /work/complete); they are not stored.
+        artifacts = serializers.DictField(required=False, default=dict)
+
+        def validate_artifacts(self, value: dict[str, Any]) -> dict[str, Any]:
+            return artifacts_within_limit(value)
+
+    def post(self, request: Request) -> Response:
+        data = _valid(self.InputSerializer, request.data)
+        result = services.intent_verify(
+            intent_id=data["intent_id"],
+            level=data["verification_level"],
+            phase=data["phase"],
+            artifacts=data["artifacts"],
+        )
+        return Response({
+            "passed": result.passed,
+            "level": data["verification_level"],
+            "checks": result.outcome.checks,
+            "can_advance": result.can_advance,
+            "verified_level": result.verified_level,
+            "verification_id": result.run.pk,
+        })

@@ -607,6 +607,47 @@ def intent_requeue(*, intent_id: str, actor: str, reason: str = "") -> Intent:
     return intent
 
 
+# --- on-demand verification ------------------------------------------------------------
+
+
+@dataclass
+class Verification:
+    run: VerificationRun
+    outcome: VerificationOutcome
+    # The levels 1..N asked for all passed.
+    passed: bool
+    # The gate of `phase` would pass now and the intent is in that phase, not final.
+    can_advance: bool
+    verified_level: int
+
+
+def intent_verify(
+    *, intent_id: str, level: int, phase: str, artifacts: dict[str, Any] | None = None
+) -> Verification:
+    """Rule: run levels 1..`level` (and the phase's own gate levels, to answer can_advance)
+    against the intent's artifacts, plus any given here, record a VerificationRun and never
+    move the intent. No transaction around the checks: they call the built service."""
+    intent = Intent.objects.filter(pk=intent_id).first()
+    if intent is None:
+        raise NotFound(f"intent {intent_id!r} not found")
+    asked: list[str | int] = list(range(1, level + 1))
+    gate = gate_levels(phase)
+    outcome = run_levels(intent, _merged(intent, artifacts or {}),
+                         asked + [lv for lv in gate if lv not in asked])
+    checks = outcome.checks
+    passed = all(c["passed"] or not c["blocking"] for c in checks.values()
+                 if c["level"] in asked)
+    gate_passed = all(c["passed"] or not c["blocking"] for c in checks.values()
+                      if c["level"] in gate)
+    can_advance = (gate_passed and intent.current_phase == phase
+                   and intent.status not in FINAL)
+    run = VerificationRun.objects.create(
+        intent=intent, phase=phase, level=level, passed=passed, checks=checks, gate=False
+    )
+    verified = outcome.verified_level(0)
+    return Verification(run, outcome, passed, can_advance, verified)
+
+
 # --- review and cancel ----------------------------------------------------------------------
 
 

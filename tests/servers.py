@@ -53,6 +53,9 @@ class Server:
             "DJANGO_SETTINGS_MODULE": "assemblyline.settings",
             "SECRET_KEY": "test-server",
             "REAPER": "false",
+            # Executors in these tests report no running service; the live checks have
+            # their own tests (tests/verification/) against real HTTP servers.
+            "LIVE_CHECKS": "false",
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }

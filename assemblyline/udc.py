@@ -1,0 +1,149 @@
+"""The platform's six UDC endpoints on this service (DESIGN §8). `/health` lives in
+assemblyline/health.py. All six are open: the platform's compliance scanner calls them without
+a token, and answers GET on every path, so /message and /send describe themselves on GET.
+`/send` only delivers to services named in the registry, never to an arbitrary URL."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import structlog
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assemblyline import registry
+from assemblyline.health import database_check
+from assemblyline.requeststats import stats
+from executors.live import live
+
+log = structlog.get_logger("assemblyline.udc")
+
+UDC_VERSION = "1.0"
+FEATURES = [
+    "intent_queue", "phase_machine", "verification_levels_1_6", "human_review",
+    "websocket_events", "leases_and_reaper", "idempotent_submit", "long_poll",
+    "separation_of_duties", "stall_detection", "spillover", "fair_share",
+]
+
+
+def _valid(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise serializers.ValidationError({"non_field_errors": ["the body must be a JSON object"]})
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class OpenUdcApi(APIView):
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+
+class CapabilitiesApi(OpenUdcApi):
+    """GET /capabilities: what this service does and needs."""
+
+    def get(self, request: Request) -> Response:
+        return Response({
+            "service": settings.SERVICE_NAME,
+            "version": settings.SERVICE_VERSION,
+            "udc_version": UDC_VERSION,
+            "features": FEATURES,
+            "dependencies": ["postgresql", "redis"],
+            "endpoints": ["/health", "/capabilities", "/state", "/dependencies", "/message",
+                          "/send", "/assembly-line/", "/api/schema/", "/metrics"],
+        })
+
+
+class UdcStateApi(OpenUdcApi):
+    """GET /state: this process's uptime and request counters (the line's own state is
+    GET /assembly-line/state)."""
+
+    def get(self, request: Request) -> Response:
+        return Response(stats.snapshot())
+
+
+class DependenciesApi(OpenUdcApi):
+    """GET /dependencies: PostgreSQL (required) and Redis (optional: without it the line runs
+    from the database alone), each with its live status."""
+
+    def get(self, request: Request) -> Response:
+        db_ok, db_detail = database_check()
+        required = [{"name": "postgresql" if "postgres" in db_detail else "database",
+                     "status": "ok" if db_ok else "down", "detail": db_detail}]
+        if settings.REDIS_URL:
+            redis_ok, redis_detail = live.ping()
+            optional = [{"name": "redis", "status": "ok" if redis_ok else "down",
+                         "detail": redis_detail}]
+        else:
+            optional = [{"name": "redis", "status": "not_configured",
+                         "detail": "REDIS_URL not set: in-memory channel layer"}]
+        missing = [d["name"] for d in required + optional if d["status"] == "down"]
+        return Response({"required": required, "optional": optional, "missing": missing})
+
+
+class MessageApi(OpenUdcApi):
+    """POST /message: take a message from another service of the platform."""
+
+    class InputSerializer(serializers.Serializer[Any]):
+        trace_id = serializers.CharField(max_length=100, required=False)
+        source = serializers.CharField(max_length=200)
+        target = serializers.CharField(max_length=200, required=False)
+        message_type = serializers.CharField(max_length=100)
+        payload = serializers.JSONField(required=False, default=dict)
+        timestamp = serializers.CharField(max_length=64, required=False)
+
+    def get(self, request: Request) -> Response:
+        return Response({"endpoint": "/message", "method": "POST",
+                         "accepts": ["trace_id", "source", "target", "message_type", "payload",
+                                     "timestamp"]})
+
+    def post(self, request: Request) -> Response:
+        data = _valid(self.InputSerializer, request.data)
+        trace_id = data.get("trace_id") or str(uuid.uuid4())
+        log.info("udc_message", trace_id=trace_id, source=data["source"],
+                 message_type=data["message_type"])
+        return Response({"received": True, "trace_id": trace_id,
+                         "processed_at": timezone.now().isoformat()})
+
+
+class SendApi(OpenUdcApi):
+    """POST /send: deliver a message to a registered service's /message."""
+
+    class InputSerializer(serializers.Serializer[Any]):
+        target = serializers.CharField(max_length=200)
+        message_type = serializers.CharField(max_length=100)
+        payload = serializers.JSONField(required=False, default=dict)
+
+    def get(self, request: Request) -> Response:
+        return Response({"endpoint": "/send", "method": "POST",
+                         "accepts": ["target", "message_type", "payload"]})
+
+    def post(self, request: Request) -> Response:
+        data = _valid(self.InputSerializer, request.data)
+        trace_id = str(uuid.uuid4())
+        answer: dict[str, Any] = {"sent": False, "trace_id": trace_id, "target": data["target"]}
+        try:
+            entry = registry.find(data["target"])
+        except (OSError, ValueError) as exc:
+            return Response({**answer, "error": f"service registry unreadable: {exc}"})
+        if entry is None or not registry.service_url(entry):
+            return Response({**answer, "error": f"{data['target']!r} is not in the registry"})
+        message = {"trace_id": trace_id, "source": settings.SERVICE_NAME,
+                   "target": data["target"], "message_type": data["message_type"],
+                   "payload": data["payload"], "timestamp": timezone.now().isoformat()}
+        try:
+            response = httpx.post(registry.service_url(entry) + "/message", json=message,
+                                  timeout=settings.LIVE_TIMEOUT)
+        except httpx.HTTPError as exc:
+            return Response({**answer, "error": f"{type(exc).__name__}: {exc}"})
+        log.info("udc_send", trace_id=trace_id, target=data["target"],
+                 status=response.status_code)
+        return Response({**answer, "sent": response.is_success,
+                         "status_code": response.status_code})

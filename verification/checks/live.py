@@ -1,0 +1,397 @@
+"""Checks that look at the built service for themselves over HTTP (levels 1, 2, 5 and 6).
+
+They read the base URL from the artifacts (`deployment_url`; level 6 prefers
+`production_url`), use httpx with short timeouts, and say why a probe failed: refused,
+timeout, status, not JSON, missing field. They never run inside a database transaction (a
+slow service must not hold row locks), which `_guard` enforces.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from verification.base import Checker, CheckResult
+from verification.checks.spec import ENDPOINT, read_spec
+
+if TYPE_CHECKING:
+    from intents.models import Intent
+
+DEFAULT_TIMEOUT = 3.0
+HEALTHY_STATUSES = ["ok", "active", "healthy"]
+
+# The six UDC endpoints and the fields each answer must carry (DESIGN §8).
+UDC_SHAPES: dict[str, tuple[str, str, list[str]]] = {
+    "health": ("GET", "/health", ["status", "service", "version", "timestamp"]),
+    "capabilities": ("GET", "/capabilities", ["version", "features", "dependencies",
+                                              "udc_version"]),
+    "state": ("GET", "/state", ["uptime_seconds", "requests_total", "requests_per_minute",
+                                "errors_last_hour", "last_restart"]),
+    "dependencies": ("GET", "/dependencies", ["required", "optional", "missing"]),
+    "message": ("POST", "/message", ["received", "trace_id", "processed_at"]),
+    "send": ("POST", "/send", ["sent", "trace_id"]),
+}
+
+# What a leaked stack trace looks like in Python, Node, Java, Go, Ruby and framework debug pages.
+TRACEBACK = re.compile(
+    r"Traceback \(most recent call last\)"
+    r"|File \"[^\"]+\", line \d+"
+    r"|\bat [\w$.<>]+ \([^)]*:\d+:\d+\)"
+    r"|\tat [\w$.]+\([\w]+\.java:\d+\)"
+    r"|goroutine \d+ \[running\]"
+    r"|Exception Location:"
+    r"|\.rb:\d+:in `",
+)
+
+
+class NoDeployment(Exception):
+    pass
+
+
+@dataclass
+class Probe:
+    """One HTTP call's outcome: the response, or why there is none."""
+
+    response: httpx.Response | None
+    error: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None
+
+    def why(self) -> str:
+        return self.error or f"status {self.response.status_code}"  # type: ignore[union-attr]
+
+
+def _guard() -> None:
+    if connection.in_atomic_block:
+        raise RuntimeError("live checks must not run inside a database transaction")
+
+
+def probe(client: httpx.Client, method: str, url: str, **kwargs: Any) -> Probe:
+    start = time.perf_counter()
+    try:
+        response = client.request(method, url, **kwargs)
+    except httpx.ConnectError as exc:
+        reason = "refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
+        return Probe(None, f"{method} {url}: {reason}", time.perf_counter() - start)
+    except httpx.TimeoutException:
+        return Probe(None, f"{method} {url}: timeout after {client.timeout.read}s",
+                     time.perf_counter() - start)
+    except httpx.HTTPError as exc:
+        return Probe(None, f"{method} {url}: {type(exc).__name__}: {exc}",
+                     time.perf_counter() - start)
+    return Probe(response, "", time.perf_counter() - start)
+
+
+def json_fields(result: Probe, fields: list[str]) -> tuple[dict[str, Any] | None, str]:
+    """The JSON object of a 2xx answer that has every field, or why not."""
+    response = result.response
+    if response is None:
+        return None, result.error
+    where = f"{response.request.method} {response.request.url.path}"
+    if not 200 <= response.status_code < 300:
+        return None, f"{where}: status {response.status_code}"
+    try:
+        body = response.json()
+    except ValueError:
+        return None, f"{where}: answer is not JSON"
+    if not isinstance(body, dict):
+        return None, f"{where}: answer is not a JSON object"
+    missing = [f for f in fields if f not in body]
+    if missing:
+        return None, f"{where}: missing field(s) {', '.join(missing)}"
+    return body, ""
+
+
+class LiveChecker(Checker):
+    """Base of the HTTP checks: the base URL, a client with short timeouts, the guard."""
+
+    url_keys: tuple[str, ...] = ("deployment_url",)
+
+    def base_url(self, intent: Intent, artifacts: dict[str, Any]) -> str:
+        for key in self.url_keys:
+            value = artifacts.get(key) or getattr(intent, key, None)
+            if isinstance(value, str) and value.startswith(("http://", "https://")):
+                return value.rstrip("/")
+        raise NoDeployment(f"no {' or '.join(self.url_keys)} (http:// or https://) reported")
+
+    def client(self) -> httpx.Client:
+        timeout = float(self.options.get("timeout", DEFAULT_TIMEOUT))
+        return httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
+                            follow_redirects=False, headers={"User-Agent": "assembly-line"})
+
+    def run(self, intent: Intent, artifacts: dict[str, Any]) -> CheckResult:
+        _guard()
+        try:
+            base = self.base_url(intent, artifacts)
+        except NoDeployment as exc:
+            return CheckResult(False, str(exc))
+        with self.client() as client:
+            return self.check(client, base, intent, artifacts)
+
+    def check(
+        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+    ) -> CheckResult:
+        raise NotImplementedError
+
+
+def health_check(client: httpx.Client, base: str, healthy: list[str]) -> CheckResult:
+    body, why = json_fields(probe(client, "GET", base + "/health"), ["status"])
+    if body is None:
+        return CheckResult(False, why)
+    if str(body["status"]).lower() not in healthy:
+        return CheckResult(False, f"GET /health: status {body['status']!r}, not one of "
+                                  f"{', '.join(healthy)}")
+    return CheckResult(True, f"GET /health: 200, status {body['status']!r}")
+
+
+class HealthCheck(LiveChecker):
+    """Level 1: GET /health answers 200 with a healthy status."""
+
+    name = "live_health"
+
+    def check(self, client: httpx.Client, base: str, intent: Intent,
+              artifacts: dict[str, Any]) -> CheckResult:
+        healthy = [s.lower() for s in self.options.get("healthy_statuses", HEALTHY_STATUSES)]
+        return health_check(client, base, healthy)
+
+
+def documented_endpoints(intent: Intent, artifacts: dict[str, Any]) -> list[tuple[str, str]]:
+    """(method, path) of every endpoint the spec documents, path parameters filled in."""
+    text, _ = read_spec(intent, artifacts)
+    found = []
+    for match in ENDPOINT.finditer(text or ""):
+        method, rest = match.group(0).split(None, 1)
+        path = re.sub(r"\{[^}]*\}|<[^>]*>|:\w+", "probe", rest.split("?")[0]).rstrip("*`.,;:)")
+        if (method, path) not in found:
+            found.append((method, path))
+    return found
+
+
+class EndpointsCheck(LiveChecker):
+    """Level 1: every endpoint the spec documents answers without a 5xx (POST/PUT/PATCH get
+    an empty JSON object: a 4xx for it is fine, a crash is not)."""
+
+    name = "live_endpoints"
+
+    def check(self, client: httpx.Client, base: str, intent: Intent,
+              artifacts: dict[str, Any]) -> CheckResult:
+        endpoints = documented_endpoints(intent, artifacts)[: int(self.options.get("max", 30))]
+        if not endpoints:
+            return CheckResult(False, "the spec documents no endpoint to probe")
+        problems = []
+        for method, path in endpoints:
+            body = {} if method in ("POST", "PUT", "PATCH") else None
+            result = probe(client, method, base + path, json=body)
+            if result.response is None:
+                problems.append(result.error)
+            elif result.response.status_code >= 500:
+                problems.append(f"{method} {path}: status {result.response.status_code}")
+        if problems:
+            return CheckResult(False, "; ".join(problems))
+        return CheckResult(True, f"{len(endpoints)} documented endpoint(s) answer without a 5xx")
+
+
+def _post_targets(intent: Intent, artifacts: dict[str, Any]) -> list[str]:
+    posts = [p for m, p in documented_endpoints(intent, artifacts) if m in ("POST", "PUT")]
+    return posts or ["/message"]
+
+
+MALFORMED = b'{"this is": not json'
+
+
+class MalformedBodyCheck(LiveChecker):
+    """Level 1: a malformed JSON body gets a 4xx, not a 5xx or a hang."""
+
+    name = "live_malformed_body"
+
+    def check(self, client: httpx.Client, base: str, intent: Intent,
+              artifacts: dict[str, Any]) -> CheckResult:
+        problems = []
+        targets = _post_targets(intent, artifacts)
+        for path in targets:
+            result = probe(client, "POST", base + path, content=MALFORMED,
+                           headers={"Content-Type": "application/json"})
+            if result.response is None:
+                problems.append(result.error)
+            elif not 400 <= result.response.status_code < 500:
+                problems.append(f"POST {path} with a malformed body: status "
+                                f"{result.response.status_code}, expected a 4xx")
+        if problems:
+            return CheckResult(False, "; ".join(problems))
+        return CheckResult(True, f"malformed body gets a 4xx on {', '.join(targets)}")
+
+
+class UdcComplianceCheck(LiveChecker):
+    """Level 2: all six UDC endpoints answer with their documented shapes."""
+
+    name = "udc_compliance"
+
+    def check(self, client: httpx.Client, base: str, intent: Intent,
+              artifacts: dict[str, Any]) -> CheckResult:
+        trace_id = str(uuid.uuid4())
+        bodies: dict[str, dict[str, Any]] = {
+            "message": {"trace_id": trace_id, "source": "unified-assembly-line",
+                        "target": "probed-service", "message_type": "udc_probe",
+                        "payload": {}, "timestamp": timezone.now().isoformat()},
+            "send": {"target": "unified-assembly-line", "message_type": "udc_probe",
+                     "payload": {}},
+        }
+        problems = []
+        for name, (method, path, fields) in UDC_SHAPES.items():
+            result = probe(client, method, base + path, json=bodies.get(name))
+            body, why = json_fields(result, fields)
+            if body is None:
+                problems.append(why)
+        if problems:
+            return CheckResult(False, f"{len(problems)} of 6 UDC endpoints fail: "
+                                      + "; ".join(problems))
+        return CheckResult(True, "all 6 UDC endpoints answer with their shapes")
+
+
+def registry_path(options: dict[str, Any]) -> str:
+    return str(options.get("registry_path") or getattr(settings, "SERVICE_REGISTRY_PATH", "")
+               or "")
+
+
+class RegistryCheck(LiveChecker):
+    """Level 2: where a service registry is configured, the built service is in it (matched
+    by the name its /health gives, or by its URL)."""
+
+    name = "udc_registry"
+
+    def check(self, client: httpx.Client, base: str, intent: Intent,
+              artifacts: dict[str, Any]) -> CheckResult:
+        path = registry_path(self.options)
+        if not path:
+            return CheckResult(True, "no service registry configured")
+        try:
+            services = json.loads(Path(path).read_text(encoding="utf-8")).get("services", [])
+        except (OSError, ValueError, AttributeError) as exc:
+            return CheckResult(False, f"service registry {path} unreadable: {exc}")
+        body, why = json_fields(probe(client, "GET", base + "/health"), ["service"])
+        name = artifacts.get("service_name") or (body or {}).get("service")
+        for entry in services if isinstance(services, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            urls = {str(entry.get(k) or "").rstrip("/") for k in ("url_local", "url_production")}
+            if (name and entry.get("name") == name) or base in urls:
+                return CheckResult(True, f"registered in {Path(path).name} as "
+                                         f"{entry.get('name')!r}")
+        return CheckResult(False, f"{name or base} is not in the service registry {path}"
+                                  + (f" ({why})" if why else ""))
+
+
+class NoTracebackCheck(LiveChecker):
+    """Level 5 (live part): error responses leak no stack trace."""
+
+    name = "live_no_traceback"
+
+    def check(self, client: httpx.Client, base: str, intent: Intent,
+              artifacts: dict[str, Any]) -> CheckResult:
+        calls: list[tuple[str, str, dict[str, Any]]] = [
+            ("GET", f"/no-such-path-{uuid.uuid4().hex[:8]}", {}),
+        ]
+        for path in _post_targets(intent, artifacts):
+            calls.append(("POST", path, {"content": MALFORMED,
+                                         "headers": {"Content-Type": "application/json"}}))
+            calls.append(("POST", path, {"json": {"unexpected": ["x" * 50, {"nested": None}]}}))
+        leaks, unreachable = [], []
+        for method, path, kwargs in calls:
+            result = probe(client, method, base + path, **kwargs)
+            if result.response is None:
+                unreachable.append(result.error)
+            elif result.response.status_code >= 400 and TRACEBACK.search(result.response.text):
+                leaks.append(f"{method} {path} ({result.response.status_code})")
+        if unreachable:
+            return CheckResult(False, "; ".join(unreachable))
+        if leaks:
+            return CheckResult(False, "stack trace in error response of " + ", ".join(leaks))
+        return CheckResult(True, f"{len(calls)} error responses, no stack trace")
+
+
+DEFAULT_REQUIRED_FILES: dict[str, list[str]] = {
+    "README": [r"(^|/)readme(\.\w+)?$"],
+    "SPEC": [r"(^|/)spec(\.\w+)?$", r"(^|/)specs?/"],
+    "API docs": [r"(^|/)api[\w.-]*\.(md|rst|html|ya?ml|json)$", r"openapi", r"swagger",
+                 r"(^|/)docs/"],
+    "Dockerfile or deploy script": [r"(^|/)dockerfile$", r"docker-compose", r"(^|/)deploy",
+                                    r"\.service$", r"(^|/)procfile$"],
+}
+
+
+class ReadinessArtifactsCheck(Checker):
+    """Level 6 (reported part): the files list has README, SPEC, API docs and a Dockerfile or
+    deploy script, and there is a rollback plan."""
+
+    name = "production_artifacts"
+
+    def run(self, intent: Intent, artifacts: dict[str, Any]) -> CheckResult:
+        files = artifacts.get("files")
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            return CheckResult(False, "no files list (a list of paths) reported")
+        required = self.options.get("required_files", DEFAULT_REQUIRED_FILES)
+        lowered = [f.lower() for f in files]
+        missing = [
+            what for what, patterns in required.items()
+            if not any(re.search(p, f) for p in patterns for f in lowered)
+        ]
+        plan = artifacts.get("rollback_plan")
+        problems = []
+        if missing:
+            problems.append("missing " + ", ".join(missing))
+        if not isinstance(plan, str) or not plan.strip():
+            problems.append("no rollback_plan")
+        if problems:
+            return CheckResult(False, "; ".join(problems))
+        return CheckResult(True, f"{len(required)} required files and a rollback plan")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+class ProductionProbeCheck(LiveChecker):
+    """Level 6 (live part): the production URL is healthy and a short latency probe (N GETs of
+    /health) has p95 under the bound and no failure."""
+
+    name = "production_probe"
+    url_keys = ("production_url", "deployment_url")
+
+    def check(self, client: httpx.Client, base: str, intent: Intent,
+              artifacts: dict[str, Any]) -> CheckResult:
+        healthy = [s.lower() for s in self.options.get("healthy_statuses", HEALTHY_STATUSES)]
+        first = health_check(client, base, healthy)
+        if not first.passed:
+            return first
+        count = int(self.options.get("requests", 50))
+        bound_ms = float(self.options.get("p95_ms", 500))
+        timings, failures = [], []
+        for _ in range(count):
+            result = probe(client, "GET", base + "/health")
+            if result.response is None or result.response.status_code != 200:
+                failures.append(result.why())
+            timings.append(result.seconds * 1000)
+        p95 = percentile(timings, 95)
+        if failures:
+            return CheckResult(False, f"{len(failures)} of {count} probe requests failed: "
+                                      f"{failures[0]}")
+        if p95 >= bound_ms:
+            return CheckResult(False, f"p95 {p95:.0f} ms over {count} requests is not under "
+                                      f"{bound_ms:g} ms")
+        return CheckResult(True, f"healthy; {count} requests, p95 {p95:.1f} ms, no failure")
