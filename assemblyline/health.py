@@ -6,12 +6,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from assemblyline.schema import HealthSerializer
 from executors.live import live
 
 
@@ -25,8 +31,24 @@ def database_check() -> tuple[bool, str]:
     return True, f"ok ({connection.vendor})"
 
 
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
+class HealthApi(APIView):
+    """GET /health: open; 200 with ok or degraded, 503 unavailable."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Health (UDC)",
+        operation_id="health",
+        tags=["udc"],
+        responses={200: HealthSerializer, 503: OpenApiResponse(HealthSerializer,
+                                                                description="database down")},
+    )
+    def get(self, request: Request) -> Response:
+        return health_answer()
+
+
+def health_answer() -> Response:
     db_ok, db_detail = database_check()
     redis_ok, redis_detail = live.ping()
     degraded = []
@@ -39,7 +61,7 @@ def health(request: HttpRequest) -> JsonResponse:
         status = "degraded"
     else:
         status = "ok"
-    return JsonResponse(
+    return Response(
         {
             "status": status,
             "service": settings.SERVICE_NAME,
@@ -53,3 +75,6 @@ def health(request: HttpRequest) -> JsonResponse:
         },
         status=200 if db_ok else 503,
     )
+
+
+health = HealthApi.as_view()

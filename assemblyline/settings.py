@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_fsm",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "executors",
     "intents",
@@ -184,7 +186,33 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["assemblyline.parsers.LimitedJSONParser"],
     "EXCEPTION_HANDLER": "assemblyline.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+}
+
+# OpenAPI: /api/schema/ and Swagger UI at /api/docs/ from our own static files (sidecar).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "unified-assembly-line",
+    "DESCRIPTION": (
+        "One build assembly line (SPEC → BUILD → TEST → PRODUCTION) for a fleet of AI coding "
+        "executors. Every error answers `{\"error\": {\"code\", \"message\", \"status\"}}`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "IntentStatusEnum": "intents.models.Status",
+        "PhaseEnum": "intents.models.Phase",
+        "ExecutorLiveStatusEnum": ["offline", "idle", "busy"],
+        "HealthStatusEnum": ["ok", "degraded", "unavailable"],
+        "DependencyStatusEnum": ["ok", "down", "not_configured"],
+        "ReportedStatusEnum": ["completed", "failed"],
+    },
 }
 
 # --- The line ---------------------------------------------------------------------------
@@ -215,6 +243,10 @@ REDIS_RETRY_SECONDS = envfloat("REDIS_RETRY_SECONDS", 5.0)
 # runs the stall and review-SLA sweeps. Also `python manage.py reap`.
 REAPER_ENABLED = envbool("REAPER", True)
 REAPER_INTERVAL_SECONDS = envfloat("REAPER_INTERVAL_SECONDS", 5.0)
+# Long poll: GET /work/next?wait=N holds at most this long; without a notice it re-checks
+# the queue this often (backoffs ending, notices lost while Redis was away).
+LONG_POLL_MAX_SECONDS = envfloat("LONG_POLL_MAX_SECONDS", 30.0)
+LONG_POLL_RECHECK_SECONDS = envfloat("LONG_POLL_RECHECK_SECONDS", 5.0)
 # Input limits: request bodies (413), JSON nesting depth and artifacts size (400).
 MAX_JSON_DEPTH = envint("MAX_JSON_DEPTH", 32)
 MAX_ARTIFACTS_BYTES = envint("MAX_ARTIFACTS_BYTES", 512 * 1024)

@@ -12,6 +12,7 @@ import httpx
 import structlog
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -21,6 +22,7 @@ from rest_framework.views import APIView
 from assemblyline import registry
 from assemblyline.health import database_check
 from assemblyline.requeststats import stats
+from assemblyline.schema import errors
 from executors.live import live
 
 log = structlog.get_logger("assemblyline.udc")
@@ -41,6 +43,55 @@ def _valid(serializer_class: type[serializers.Serializer[Any]], data: Any) -> di
     return dict(serializer.validated_data)
 
 
+class CapabilitiesSerializer(serializers.Serializer[Any]):
+    service = serializers.CharField()
+    version = serializers.CharField()
+    udc_version = serializers.CharField()
+    features = serializers.ListField(child=serializers.CharField())
+    dependencies = serializers.ListField(child=serializers.CharField())
+    endpoints = serializers.ListField(child=serializers.CharField())
+
+
+class UdcStateSerializer(serializers.Serializer[Any]):
+    uptime_seconds = serializers.FloatField()
+    requests_total = serializers.IntegerField()
+    requests_per_minute = serializers.IntegerField()
+    errors_last_hour = serializers.IntegerField()
+    last_restart = serializers.DateTimeField()
+
+
+class DependencySerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=["ok", "down", "not_configured"])
+    detail = serializers.CharField()
+
+
+class DependenciesSerializer(serializers.Serializer[Any]):
+    required = DependencySerializer(many=True)
+    optional = DependencySerializer(many=True)
+    missing = serializers.ListField(child=serializers.CharField())
+
+
+class MessageAnswerSerializer(serializers.Serializer[Any]):
+    received = serializers.BooleanField()
+    trace_id = serializers.CharField()
+    processed_at = serializers.DateTimeField()
+
+
+class SendAnswerSerializer(serializers.Serializer[Any]):
+    sent = serializers.BooleanField()
+    trace_id = serializers.CharField()
+    target = serializers.CharField()
+    status_code = serializers.IntegerField(required=False)
+    error = serializers.CharField(required=False, help_text="why it was not sent")
+
+
+class EndpointDescriptionSerializer(serializers.Serializer[Any]):
+    endpoint = serializers.CharField()
+    method = serializers.CharField()
+    accepts = serializers.ListField(child=serializers.CharField())
+
+
 class OpenUdcApi(APIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
@@ -49,6 +100,8 @@ class OpenUdcApi(APIView):
 class CapabilitiesApi(OpenUdcApi):
     """GET /capabilities: what this service does and needs."""
 
+    @extend_schema(operation_id="capabilities", summary="Capabilities (UDC)", tags=["udc"],
+                   responses={200: CapabilitiesSerializer})
     def get(self, request: Request) -> Response:
         return Response({
             "service": settings.SERVICE_NAME,
@@ -65,6 +118,8 @@ class UdcStateApi(OpenUdcApi):
     """GET /state: this process's uptime and request counters (the line's own state is
     GET /assembly-line/state)."""
 
+    @extend_schema(operation_id="udc_state", summary="Process state (UDC)", tags=["udc"],
+                   responses={200: UdcStateSerializer})
     def get(self, request: Request) -> Response:
         return Response(stats.snapshot())
 
@@ -73,6 +128,9 @@ class DependenciesApi(OpenUdcApi):
     """GET /dependencies: PostgreSQL (required) and Redis (optional: without it the line runs
     from the database alone), each with its live status."""
 
+    @extend_schema(operation_id="dependencies", tags=["udc"],
+                   summary="Dependencies and their live status (UDC)",
+                   responses={200: DependenciesSerializer})
     def get(self, request: Request) -> Response:
         db_ok, db_detail = database_check()
         required = [{"name": "postgresql" if "postgres" in db_detail else "database",
@@ -91,6 +149,7 @@ class DependenciesApi(OpenUdcApi):
 class MessageApi(OpenUdcApi):
     """POST /message: take a message from another service of the platform."""
 
+    @extend_schema_serializer(component_name="UdcMessage")
     class InputSerializer(serializers.Serializer[Any]):
         trace_id = serializers.CharField(max_length=100, required=False)
         source = serializers.CharField(max_length=200)
@@ -99,11 +158,18 @@ class MessageApi(OpenUdcApi):
         payload = serializers.JSONField(required=False, default=dict)
         timestamp = serializers.CharField(max_length=64, required=False)
 
+    @extend_schema(summary="Describe POST /message (UDC scanners probe with GET)",
+                   tags=["udc"], responses={200: EndpointDescriptionSerializer},
+                   operation_id="message_describe")
     def get(self, request: Request) -> Response:
         return Response({"endpoint": "/message", "method": "POST",
                          "accepts": ["trace_id", "source", "target", "message_type", "payload",
                                      "timestamp"]})
 
+    @extend_schema(operation_id="message_receive", tags=["udc"],
+                   summary="Receive a message from another service (UDC)",
+                   request=InputSerializer,
+                   responses={200: MessageAnswerSerializer, **errors(400, 413)})
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
         trace_id = data.get("trace_id") or str(uuid.uuid4())
@@ -116,15 +182,22 @@ class MessageApi(OpenUdcApi):
 class SendApi(OpenUdcApi):
     """POST /send: deliver a message to a registered service's /message."""
 
+    @extend_schema_serializer(component_name="UdcSend")
     class InputSerializer(serializers.Serializer[Any]):
         target = serializers.CharField(max_length=200)
         message_type = serializers.CharField(max_length=100)
         payload = serializers.JSONField(required=False, default=dict)
 
+    @extend_schema(summary="Describe POST /send (UDC scanners probe with GET)", tags=["udc"],
+                   responses={200: EndpointDescriptionSerializer}, operation_id="send_describe")
     def get(self, request: Request) -> Response:
         return Response({"endpoint": "/send", "method": "POST",
                          "accepts": ["target", "message_type", "payload"]})
 
+    @extend_schema(operation_id="message_send",
+                   summary="Send a message to a registered service's /message (UDC)",
+                   tags=["udc"], request=InputSerializer,
+                   responses={200: SendAnswerSerializer, **errors(400, 413)})
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
         trace_id = str(uuid.uuid4())

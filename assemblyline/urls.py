@@ -1,10 +1,12 @@
 from django.contrib import admin
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from assemblyline import udc
 from assemblyline.health import health
 from executors.apis import ExecutorHeartbeatApi, ExecutorRegisterApi
 from intents import apis, views
+from intents.longpoll import long_poll
 
 handler400 = "assemblyline.errors.json_bad_request"
 handler404 = "assemblyline.errors.json_not_found"
@@ -19,14 +21,16 @@ urlpatterns = [
     path("send", udc.SendApi.as_view(), name="udc-send"),
     path("assembly-line/verify", apis.VerifyApi.as_view(), name="verify"),
     path("assembly-line/intent", apis.IntentSubmitApi.as_view(), name="intent-submit"),
-    path("assembly-line/work/next", apis.WorkNextApi.as_view(), name="work-next"),
+    path("assembly-line/work/next", long_poll(apis.WorkNextApi.as_view()), name="work-next"),
     path("assembly-line/work/progress", apis.WorkProgressApi.as_view(), name="work-progress"),
     path("assembly-line/work/complete", apis.WorkCompleteApi.as_view(), name="work-complete"),
     path("assembly-line/state", apis.LineStateApi.as_view(), name="line-state"),
     path("assembly-line/dashboard", views.dashboard, name="dashboard"),
     path("assembly-line/intents/", apis.IntentListApi.as_view(), name="intent-list"),
     path(
-        "assembly-line/intents/<str:intent_id>", apis.IntentDetailApi.as_view(), name="intent-detail"
+        "assembly-line/intents/<str:intent_id>",
+        apis.IntentDetailApi.as_view(),
+        name="intent-detail",
     ),
     path(
         "assembly-line/intents/<str:intent_id>/cancel",
@@ -58,5 +62,7 @@ urlpatterns = [
         ExecutorHeartbeatApi.as_view(),
         name="executor-heartbeat",
     ),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
 ]

@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from assemblyline.schema import (
+    AUTHED,
+    ExecutorStatusSerializer,
+    RegisteredExecutorSerializer,
+    errors,
+)
 from executors.authentication import principal_of
 from executors.models import Availability, ExecutorEnvironment, ExecutorType
 from executors.permissions import CanWork
@@ -33,6 +40,7 @@ class ExecutorRegisterApi(APIView):
 
     permission_classes = [CanWork]
 
+    @extend_schema_serializer(component_name="RegisterExecutor")
     class InputSerializer(serializers.Serializer[Any]):
         executor_id = serializers.RegexField(r"^[A-Za-z0-9_.:@-]{1,100}$", max_length=100)
         executor_type = serializers.ChoiceField(choices=ExecutorType.choices, required=False)
@@ -43,6 +51,14 @@ class ExecutorRegisterApi(APIView):
         availability = serializers.ChoiceField(choices=Availability.choices, required=False)
         max_concurrent = serializers.IntegerField(min_value=1, max_value=50, required=False)
 
+    @extend_schema(
+        summary="Register an executor (or update its details)",
+        operation_id="register_executor",
+        tags=["executors"],
+        request=InputSerializer,
+        responses={200: RegisteredExecutorSerializer, 201: RegisteredExecutorSerializer,
+                   **errors(*AUTHED)},
+    )
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
         principal = principal_of(request)
@@ -64,9 +80,17 @@ class ExecutorHeartbeatApi(APIView):
 
     permission_classes = [CanWork]
 
+    @extend_schema_serializer(component_name="Heartbeat")
     class InputSerializer(serializers.Serializer[Any]):
         executor_id = serializers.CharField(max_length=100)
 
+    @extend_schema(
+        summary="Heartbeat: alive; extends the leases of held work",
+        operation_id="heartbeat",
+        tags=["executors"],
+        request=InputSerializer,
+        responses={200: ExecutorStatusSerializer, **errors(*AUTHED, 404)},
+    )
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
         principal = principal_of(request)

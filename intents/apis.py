@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -15,6 +16,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assemblyline.errors import InvalidInput, NotFound
+from assemblyline.schema import (
+    AUTHED,
+    COMPLETE_EXAMPLE,
+    SUBMIT_EXAMPLE,
+    CompleteAnswerSerializer,
+    IntentDetailSerializer,
+    IntentPageSerializer,
+    LineStateSerializer,
+    ProgressAnswerSerializer,
+    SubmitAnswerSerializer,
+    VerifyAnswerSerializer,
+    WorkAnswerSerializer,
+    errors,
+)
 from executors.authentication import Principal, principal_of
 from executors.permissions import CanSubmit, CanWork, IsAdmin, IsAuthenticatedPrincipal
 from executors.services import executor_for
@@ -51,6 +66,7 @@ class IntentSubmitApi(APIView):
 
     permission_classes = [CanSubmit]
 
+    @extend_schema_serializer(component_name="SubmitIntent")
     class InputSerializer(serializers.Serializer[Any]):
         title = serializers.CharField(max_length=200)
         spec_path = serializers.CharField(max_length=500, required=False, allow_blank=True)
@@ -74,6 +90,17 @@ class IntentSubmitApi(APIView):
                 )
             return attrs
 
+    @extend_schema(
+            summary="Submit a build intent",
+        operation_id="submit_intent",
+            tags=["intents"],
+            request=InputSerializer,
+            parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
+                                         description="repeat-safe submit: the same key answers "
+                                         "the first result (header Idempotent-Replayed: true)")],
+            responses={201: SubmitAnswerSerializer, **errors(*AUTHED, 409, 413)},
+            examples=[SUBMIT_EXAMPLE],
+        )
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
         actor = _principal(request).name
@@ -107,9 +134,22 @@ class WorkNextApi(APIView):
 
     permission_classes = [CanWork]
 
+    @extend_schema_serializer(component_name="ClaimWork")
     class InputSerializer(serializers.Serializer[Any]):
         executor_id = serializers.CharField(max_length=100)
+        # Long poll (intents/longpoll.py): hold up to this many seconds for work.
+        wait = serializers.FloatField(min_value=0, max_value=settings.LONG_POLL_MAX_SECONDS,
+                                      required=False, default=0)
 
+    @extend_schema(
+            summary="Claim the next work item",
+        operation_id="claim_work",
+            description="Pulls from the shared queue: exactly one executor gets each intent. "
+            "`wait=N` (≤ 30) holds the request until work arrives or N seconds pass.",
+            tags=["work"],
+            parameters=[InputSerializer],
+            responses={200: WorkAnswerSerializer, **errors(*AUTHED, 404)},
+        )
     def get(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.query_params.dict())
         principal = _principal(request)
@@ -132,13 +172,23 @@ class WorkProgressApi(APIView):
 
     permission_classes = [CanWork]
 
+    @extend_schema_serializer(component_name="ReportProgress")
     class InputSerializer(serializers.Serializer[Any]):
         intent_id = serializers.CharField(max_length=40)
         executor_id = serializers.CharField(max_length=100)
         phase = serializers.ChoiceField(choices=Phase.choices)
         progress = serializers.FloatField(min_value=0.0, max_value=1.0)
-        message = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+        message = serializers.CharField(
+            max_length=500, required=False, allow_blank=True, default=""
+        )
 
+    @extend_schema(
+            summary="Report progress on assigned work",
+        operation_id="report_progress",
+            tags=["work"],
+            request=InputSerializer,
+            responses={200: ProgressAnswerSerializer, **errors(*AUTHED, 404, 409)},
+        )
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
         principal = _principal(request)
@@ -159,6 +209,7 @@ class WorkCompleteApi(APIView):
 
     permission_classes = [CanWork]
 
+    @extend_schema_serializer(component_name="CompleteWork")
     class InputSerializer(serializers.Serializer[Any]):
         intent_id = serializers.CharField(max_length=40)
         executor_id = serializers.CharField(max_length=100)
@@ -171,6 +222,14 @@ class WorkCompleteApi(APIView):
         def validate_artifacts(self, value: dict[str, Any]) -> dict[str, Any]:
             return artifacts_within_limit(value)
 
+    @extend_schema(
+            summary="Hand in a phase; its gate decides what follows",
+        operation_id="complete_work",
+            tags=["work"],
+            request=InputSerializer,
+            responses={200: CompleteAnswerSerializer, **errors(*AUTHED, 404, 409, 413)},
+            examples=[COMPLETE_EXAMPLE],
+        )
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
         principal = _principal(request)
@@ -201,6 +260,12 @@ class LineStateApi(APIView):
 
     permission_classes = [IsAuthenticatedPrincipal]
 
+    @extend_schema(
+            summary="The whole line at a glance",
+        operation_id="line_state",
+            tags=["line"],
+            responses={200: LineStateSerializer, **errors(401, 403)},
+        )
     def get(self, request: Request) -> Response:
         return Response(selectors.line_state())
 
@@ -221,8 +286,19 @@ class IntentListApi(APIView):
         executor = serializers.CharField(max_length=100, required=False)
         created_by = serializers.CharField(max_length=150, required=False)
 
+    @extend_schema(
+            summary="List intents, newest first",
+        operation_id="list_intents",
+            tags=["intents"],
+            parameters=[FilterSerializer,
+                        OpenApiParameter("limit", int, description="page size (≤ 500)"),
+                        OpenApiParameter("offset", int)],
+            responses={200: IntentPageSerializer, **errors(*AUTHED)},
+        )
     def get(self, request: Request) -> Response:
-        query = {k: v for k, v in request.query_params.dict().items() if k not in ("limit", "offset")}
+        query = {
+            k: v for k, v in request.query_params.dict().items() if k not in ("limit", "offset")
+        }
         filters = _valid(self.FilterSerializer, query)
         intents = Intent.objects.all().order_by("-created_at", "id")
         if "status" in filters:
@@ -245,6 +321,12 @@ class IntentDetailApi(APIView):
 
     permission_classes = [IsAuthenticatedPrincipal]
 
+    @extend_schema(
+            summary="One intent with its events",
+        operation_id="get_intent",
+            tags=["intents"],
+            responses={200: IntentDetailSerializer, **errors(401, 403, 404)},
+        )
     def get(self, request: Request, intent_id: str) -> Response:
         intent = Intent.objects.filter(pk=intent_id).first()
         if intent is None:
@@ -263,6 +345,13 @@ class IntentCancelApi(APIView):
 
     permission_classes = [CanSubmit]
 
+    @extend_schema(
+            summary="Cancel an intent (its submitter or an admin)",
+        operation_id="cancel_intent",
+            tags=["intents"],
+            request=ReasonSerializer,
+            responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
+        )
     def post(self, request: Request, intent_id: str) -> Response:
         data = _valid(ReasonSerializer, request.data or {})
         principal = _principal(request)
@@ -280,6 +369,13 @@ class IntentApproveApi(APIView):
 
     permission_classes = [IsAdmin]
 
+    @extend_schema(
+            summary="Approve an intent awaiting review (admin)",
+        operation_id="approve_intent",
+            tags=["review"],
+            request=ReasonSerializer,
+            responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
+        )
     def post(self, request: Request, intent_id: str) -> Response:
         data = _valid(ReasonSerializer, request.data or {})
         intent = services.intent_approve(
@@ -293,6 +389,13 @@ class IntentRejectApi(APIView):
 
     permission_classes = [IsAdmin]
 
+    @extend_schema(
+            summary="Reject an intent awaiting review, with a reason (admin)",
+        operation_id="reject_intent",
+            tags=["review"],
+            request=ReasonSerializer,
+            responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
+        )
     def post(self, request: Request, intent_id: str) -> Response:
         data = _valid(ReasonSerializer, request.data or {})
         intent = services.intent_reject(
@@ -307,6 +410,13 @@ class IntentRequeueApi(APIView):
 
     permission_classes = [IsAdmin]
 
+    @extend_schema(
+            summary="Put an intent back in its phase's queue (admin)",
+        operation_id="requeue_intent",
+            tags=["intents"],
+            request=ReasonSerializer,
+            responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
+        )
     def post(self, request: Request, intent_id: str) -> Response:
         data = _valid(ReasonSerializer, request.data or {})
         intent = services.intent_requeue(
@@ -321,6 +431,7 @@ class VerifyApi(APIView):
 
     permission_classes = [CanSubmit]
 
+    @extend_schema_serializer(component_name="Verify")
     class InputSerializer(serializers.Serializer[Any]):
         intent_id = serializers.CharField(max_length=64)
         verification_level = serializers.IntegerField(min_value=1, max_value=6)
@@ -332,6 +443,14 @@ class VerifyApi(APIView):
         def validate_artifacts(self, value: dict[str, Any]) -> dict[str, Any]:
             return artifacts_within_limit(value)
 
+    @extend_schema(
+            summary="Run verification levels 1..N on demand",
+        operation_id="verify",
+            description="Records a VerificationRun; never moves the intent.",
+            tags=["verification"],
+            request=InputSerializer,
+            responses={200: VerifyAnswerSerializer, **errors(*AUTHED, 404, 413)},
+        )
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
         result = services.intent_verify(

@@ -22,6 +22,8 @@ logger = logging.getLogger("assemblyline.events")
 
 # The channel-layer group every viewer of the line joins.
 LINE_GROUP = "assembly-line"
+# The group long-polling executors wait on: told whenever an intent (re)enters a queue.
+WORK_GROUP = "assembly-line.work"
 # A broadcast never holds a request longer than this.
 BROADCAST_TIMEOUT_SECONDS = 1.0
 
@@ -68,6 +70,13 @@ async def _send(layer: Any, data: dict[str, Any]) -> None:
         layer.group_send(LINE_GROUP, {"type": "line.event", "event": data}),
         timeout=BROADCAST_TIMEOUT_SECONDS,
     )
+    if data["to_status"] == "queued" and data["intent_id"]:
+        await asyncio.wait_for(
+            layer.group_send(WORK_GROUP, {"type": "work.available",
+                                          "intent_id": data["intent_id"],
+                                          "phase": data["to_phase"]}),
+            timeout=BROADCAST_TIMEOUT_SECONDS,
+        )
 
 
 def record_event(

@@ -141,7 +141,8 @@ def test_gate_failure_at_max_attempts_fails_the_intent(submitter: Actor, executo
     assert intent.status == "failed" and intent.attempts == 2
     assert intent.events.last().kind == "failed"
     assert intent.assigned_to is None
-    assert claim(executor) == {"assigned": False, "reason": "no queued intent matches this executor"}
+    assert claim(executor) == {
+        "assigned": False, "reason": "no queued intent matches this executor"}
 
 
 def test_executor_may_report_a_failed_phase(submitter: Actor, executor: Actor) -> None:

@@ -4,9 +4,9 @@ clients, against a real Daphne process on PostgreSQL and Redis."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import json
 import os
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -211,7 +211,7 @@ def test_two_hundred_websocket_clients_each_receive_the_event(live_server_env: N
 
     async def run() -> list[str]:
         clients = []
-        for batch in range(4):  # connect in batches so the listen backlog never overflows
+        for _batch in range(4):  # connect in batches so the listen backlog never overflows
             clients += await asyncio.gather(*[
                 connect(ws_url, additional_headers={"Authorization": f"Bearer {viewer}"},
                         open_timeout=20, max_size=None)

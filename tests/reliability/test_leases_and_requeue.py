@@ -84,7 +84,7 @@ def test_lost_leases_fail_the_intent_at_max_attempts(
     submitter: Actor, executor: Actor
 ) -> None:
     intent_id = submit(submitter, max_attempts=2)["intent_id"]
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         assert claim(executor)["intent"]["id"] == intent_id
         lease = Intent.objects.get(pk=intent_id).lease_expires_at
         reaper.reap(now=lease + timedelta(seconds=1))
@@ -103,7 +103,8 @@ def test_offline_executor_is_announced_once(
     from executors.models import Executor
 
     Executor.objects.filter(pk="laptop-1").update(
-        last_heartbeat=timezone.now() - timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS + 5)
+        last_heartbeat=timezone.now()
+        - timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS + 5)
     )
     assert reaper.reap(now=later).offline == ["laptop-1"]
     assert reaper.reap(now=later).offline == []

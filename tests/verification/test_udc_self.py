@@ -10,9 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings as django_settings
 
 from assemblyline import registry
 from intents.models import Intent
+from tests.conftest import need
 from tests.servers import Server
 from tests.verification.fakeservice import FakeService
 from verification.checks import live
@@ -45,7 +47,8 @@ def registry_file(tmp_path: Path, settings: Any) -> Path:
 
 
 @pytest.fixture
-def server(registry_file: Path) -> Iterator[Server]:
+def server(registry_file: Path, postgres: None) -> Iterator[Server]:
+    need(bool(django_settings.REDIS_URL), "Redis (REDIS_URL)")
     running = Server({"SERVICE_REGISTRY_PATH": str(registry_file)}).start()
     try:
         yield running

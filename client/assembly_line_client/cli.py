@@ -1,0 +1,301 @@
+"""`assembly-line`: submit intents, see the line, watch it live, and run an executor loop.
+
+    assembly-line submit --title billing --spec-file billing.md --priority 7
+    assembly-line status
+    assembly-line watch
+    assembly-line work --executor-id laptop-1 --environment local -- ./build.sh
+
+Configuration: --url/--token or ASSEMBLY_LINE_URL / ASSEMBLY_LINE_TOKEN.
+
+`work` claims intents (long poll), runs COMMAND for each with the intent as JSON on stdin and
+in env vars (ASSEMBLY_LINE_INTENT_ID, _PHASE, _TITLE, _ATTEMPT, _INTENT_FILE, _ARTIFACTS_FILE),
+turns the lines it prints as `PROGRESS 0.4 message` into progress reports, and completes the
+phase with the JSON object the command wrote to $ASSEMBLY_LINE_ARTIFACTS_FILE (exit 0), or
+reports the phase failed (non-zero exit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+from assembly_line_client.client import Client
+from assembly_line_client.errors import ApiError, Conflict, LineError
+from assembly_line_client.models import Work
+
+PROGRESS_PREFIX = "PROGRESS "
+
+
+def _client(args: argparse.Namespace) -> Client:
+    if not args.url or not args.token:
+        raise SystemExit("assembly-line: set --url and --token (or ASSEMBLY_LINE_URL and "
+                         "ASSEMBLY_LINE_TOKEN)")
+    return Client(args.url, args.token, retries=args.retries)
+
+
+def cmd_submit(args: argparse.Namespace, out: TextIO) -> int:
+    spec_text = Path(args.spec_file).read_text(encoding="utf-8") if args.spec_file else None
+    with _client(args) as line:
+        submitted = line.submit(
+            args.title, spec_path=args.spec_path, spec_text=spec_text, priority=args.priority,
+            environment_preference=args.environment, requires_human_review=args.review,
+            required_capabilities=args.capability or None, idempotency_key=args.idempotency_key)
+    if args.json:
+        print(json.dumps(submitted.raw), file=out)
+    else:
+        print(f"{submitted.intent_id} {submitted.status} in {submitted.current_phase}, "
+              f"estimated start {submitted.estimated_start}", file=out)
+    return 0
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    with _client(args) as line:
+        state = line.state()
+    if args.json:
+        print(json.dumps(state), file=out)
+        return 0
+    by_phase = state.get("metrics", {}).get("by_phase", {})
+    statuses = sorted({s for counts in by_phase.values() for s in counts})
+    rows = [[phase, *[str(by_phase[phase].get(s, 0)) for s in statuses]] for phase in by_phase]
+    print(f"queue depth {state['queue_depth']}, in progress {state['in_progress']}", file=out)
+    print(_table(rows, ["phase", *statuses]), file=out)
+    print(file=out)
+    executors = state.get("executors", {})
+    rows = [[e["executor_id"], e["environment"], e["status"], e.get("current_work") or "-",
+             e.get("last_heartbeat") or "-"] for e in executors.values()]
+    print(_table(rows, ["executor", "env", "status", "work", "last heartbeat"]), file=out)
+    return 0
+
+
+def describe(message: dict[str, Any]) -> str:
+    if message.get("type") == "snapshot":
+        state = message.get("state", {})
+        return (f"snapshot: queue {state.get('queue_depth')}, in progress "
+                f"{state.get('in_progress')}, executors {len(state.get('executors', {}))}")
+    event = message.get("event", message)
+    moves = ""
+    if event.get("from_status") or event.get("to_status"):
+        moves = (f" {event.get('from_phase')}/{event.get('from_status')} -> "
+                 f"{event.get('to_phase')}/{event.get('to_status')}")
+    who = event.get("executor_id") or event.get("actor") or ""
+    return f"{event.get('timestamp', '')} {event.get('type')} {event.get('intent_id') or ''}" \
+           f"{moves} {who}".rstrip()
+
+
+def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
+    with _client(args) as line:
+        seen = 0
+        for message in line.watch():
+            print(json.dumps(message) if args.json else describe(message), file=out, flush=True)
+            seen += message.get("type") == "event"
+            if args.count and seen >= args.count:
+                return 0
+    return 0
+
+
+class Executor:
+    """The `work` loop: one intent at a time."""
+
+    def __init__(self, line: Client, args: argparse.Namespace, out: TextIO) -> None:
+        self.line = line
+        self.args = args
+        self.out = out
+        self.executor_id = args.executor_id
+        self.stop = threading.Event()
+
+    def say(self, text: str) -> None:
+        print(f"[{self.executor_id}] {text}", file=self.out, flush=True)
+
+    def loop(self) -> int:
+        if self.args.environment or self.args.capability:
+            self.line.register(self.executor_id, environment=self.args.environment,
+                               capabilities=self.args.capability or None)
+        done = 0
+        with self.line.heartbeats(self.executor_id, interval=self.args.heartbeat):
+            while not self.stop.is_set():
+                try:
+                    work = self.line.next_work(self.executor_id, wait=self.args.wait)
+                except LineError as exc:
+                    self.say(f"claim failed: {exc}")
+                    self.stop.wait(2)
+                    continue
+                if not work.assigned:
+                    continue
+                self.run(work)
+                done += 1
+                if self.args.max_items and done >= self.args.max_items:
+                    break
+        return 0
+
+    def run(self, work: Work) -> None:
+        assert work.intent is not None
+        intent, phase = work.intent, work.intent.current_phase
+        self.say(f"claimed {intent.id} ({intent.title}) for {phase}, "
+                 f"attempt {work.handoff.get('attempt', 1)}")
+        with tempfile.TemporaryDirectory(prefix="assembly-line-") as tmp:
+            artifacts_file = Path(tmp) / "artifacts.json"
+            intent_file = Path(tmp) / "intent.json"
+            payload = json.dumps({"intent": intent.raw, "handoff": work.handoff})
+            intent_file.write_text(payload)
+            env = {**os.environ,
+                   "ASSEMBLY_LINE_INTENT_ID": intent.id, "ASSEMBLY_LINE_PHASE": phase,
+                   "ASSEMBLY_LINE_TITLE": intent.title,
+                   "ASSEMBLY_LINE_ATTEMPT": str(work.handoff.get("attempt", 1)),
+                   "ASSEMBLY_LINE_EXECUTOR_ID": self.executor_id,
+                   "ASSEMBLY_LINE_INTENT_FILE": str(intent_file),
+                   "ASSEMBLY_LINE_ARTIFACTS_FILE": str(artifacts_file)}
+            process = subprocess.Popen(self.args.command, env=env, stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True, bufsize=1)
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                process.stdin.write(payload)
+                process.stdin.close()
+            except BrokenPipeError:
+                pass
+            tail: list[str] = []
+            lost = False
+            for line in process.stdout:
+                line = line.rstrip("\n")
+                if line.startswith(PROGRESS_PREFIX) and not lost:
+                    lost = not self.progress(intent.id, phase, line[len(PROGRESS_PREFIX):])
+                    if lost:
+                        process.terminate()
+                else:
+                    print(line, file=self.out, flush=True)
+                    tail = (tail + [line])[-20:]
+            code = process.wait()
+            if lost:
+                self.say(f"{intent.id} is no longer ours; stopped the command")
+                return
+            self.complete(intent.id, phase, code, artifacts_file, tail)
+
+    def progress(self, intent_id: str, phase: str, text: str) -> bool:
+        value, _, message = text.partition(" ")
+        try:
+            fraction = min(max(float(value), 0.0), 1.0)
+        except ValueError:
+            self.say(f"ignored progress line {text!r}: not 'PROGRESS <0..1> message'")
+            return True
+        try:
+            self.line.progress(intent_id, self.executor_id, phase, fraction, message)
+        except Conflict as exc:
+            self.say(f"progress refused: {exc.message}")
+            return False
+        except LineError as exc:
+            self.say(f"progress not reported: {exc}")
+        return True
+
+    def complete(self, intent_id: str, phase: str, code: int, artifacts_file: Path,
+                 tail: list[str]) -> None:
+        artifacts: dict[str, Any] = {}
+        status = "completed" if code == 0 else "failed"
+        if artifacts_file.exists():
+            try:
+                loaded = json.loads(artifacts_file.read_text(encoding="utf-8"))
+                if not isinstance(loaded, dict):
+                    raise ValueError("not a JSON object")
+                artifacts = loaded
+            except ValueError as exc:
+                self.say(f"artifacts file unreadable ({exc}); reporting the phase failed")
+                status = "failed"
+        if status == "failed":
+            artifacts.setdefault("error_output", "\n".join(tail)[-4000:])
+            artifacts.setdefault("exit_code", code)
+        try:
+            result = self.line.complete(intent_id, self.executor_id, artifacts, status=status,
+                                        phase=phase)
+        except ApiError as exc:
+            self.say(f"complete refused: {exc}")
+            return
+        gate = "passed" if result.auto_advanced else "did not pass"
+        self.say(f"handed in {intent_id} {phase} ({status}); gate {gate}; next "
+                 f"{result.next_phase}")
+
+
+def cmd_work(args: argparse.Namespace, out: TextIO) -> int:
+    if not args.command:
+        raise SystemExit("assembly-line work: give the command after --")
+    with _client(args) as line:
+        executor = Executor(line, args, out)
+        signal.signal(signal.SIGTERM, lambda *_: executor.stop.set())
+        try:
+            return executor.loop()
+        except KeyboardInterrupt:
+            return 130
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="assembly-line", description=__doc__.split("\n")[0])
+    root.add_argument("--url", default=os.environ.get("ASSEMBLY_LINE_URL",
+                                                      "http://127.0.0.1:8950"))
+    root.add_argument("--token", default=os.environ.get("ASSEMBLY_LINE_TOKEN"))
+    root.add_argument("--retries", type=int, default=4)
+    sub = root.add_subparsers(dest="cmd", required=True)
+
+    submit = sub.add_parser("submit", help="submit a build intent")
+    submit.add_argument("--title", required=True)
+    submit.add_argument("--spec-path", help="a spec file under the service's SPECS_ROOT")
+    submit.add_argument("--spec-file", help="a local spec file sent inline")
+    submit.add_argument("--priority", type=int, default=5)
+    submit.add_argument("--environment", choices=["local", "server", "either"], default="either")
+    submit.add_argument("--review", action="store_true", help="requires human review")
+    submit.add_argument("--capability", action="append", default=[])
+    submit.add_argument("--idempotency-key")
+    submit.add_argument("--json", action="store_true")
+    submit.set_defaults(func=cmd_submit)
+
+    status = sub.add_parser("status", help="queue and executors as tables")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    watch = sub.add_parser("watch", help="live events from the WebSocket")
+    watch.add_argument("--json", action="store_true")
+    watch.add_argument("--count", type=int, default=0, help="stop after this many events")
+    watch.set_defaults(func=cmd_watch)
+
+    work = sub.add_parser("work", help="run an executor loop around a command")
+    work.add_argument("--executor-id", default=os.environ.get("ASSEMBLY_LINE_EXECUTOR_ID"),
+                      required=not os.environ.get("ASSEMBLY_LINE_EXECUTOR_ID"))
+    work.add_argument("--environment", choices=["local", "server"],
+                      help="register with this environment first")
+    work.add_argument("--capability", action="append", default=[])
+    work.add_argument("--wait", type=float, default=30.0, help="long-poll seconds (<= 30)")
+    work.add_argument("--heartbeat", type=float, default=20.0, help="seconds between beats")
+    work.add_argument("--max-items", type=int, default=0, help="exit after this many")
+    work.add_argument("command", nargs=argparse.REMAINDER)
+    work.set_defaults(func=cmd_work)
+    return root
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "command", None) and args.command[:1] == ["--"]:
+        args.command = args.command[1:]
+    try:
+        return int(args.func(args, out or sys.stdout))
+    except ApiError as exc:
+        print(f"assembly-line: {exc}", file=sys.stderr)
+        return 1
+    except LineError as exc:
+        print(f"assembly-line: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
