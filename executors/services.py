@@ -89,12 +89,12 @@ def executor_register(
     now = timezone.now()
     with transaction.atomic():
         executor, created = Executor.objects.select_for_update().get_or_create(
-            executor_id=executor_id, defaults={**fields, "last_heartbeat": now}
+            executor_id=executor_id, defaults={**fields, "last_heartbeat": now, "online": True}
         )
         if not created:
             for name, value in fields.items():
                 setattr(executor, name, value)
-            executor.last_heartbeat = now
+            executor.last_heartbeat, executor.online = now, True
             executor.save()
         live.beat(executor.pk)
         token = None

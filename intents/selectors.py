@@ -19,11 +19,16 @@ from verification.models import VerificationRun
 
 
 def executor_alive(executor: Executor, *, now: datetime, alive: bool | None = None) -> bool:
-    """Alive by its Redis heartbeat key; by last_heartbeat when Redis cannot tell."""
+    """Alive by its Redis heartbeat key; when Redis cannot tell, by last_heartbeat and the
+    `online` flag (which the reaper clears when it declares the executor gone)."""
     if alive is not None:
         return alive
     offline_after = timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS)
-    return executor.last_heartbeat is not None and now - executor.last_heartbeat <= offline_after
+    return (
+        executor.online
+        and executor.last_heartbeat is not None
+        and now - executor.last_heartbeat <= offline_after
+    )
 
 
 def executor_status(
