@@ -340,6 +340,12 @@ class ReasonSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
+class RequiredReasonSerializer(serializers.Serializer[Any]):
+    """A rejection needs a reason: the next executor reads it."""
+
+    reason = serializers.CharField(max_length=2000)
+
+
 class IntentCancelApi(APIView):
     """POST /assembly-line/intents/<id>/cancel: the submitter or an admin stops an intent."""
 
@@ -393,11 +399,11 @@ class IntentRejectApi(APIView):
             summary="Reject an intent awaiting review, with a reason (admin)",
         operation_id="reject_intent",
             tags=["review"],
-            request=ReasonSerializer,
+            request=RequiredReasonSerializer,
             responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
         )
     def post(self, request: Request, intent_id: str) -> Response:
-        data = _valid(ReasonSerializer, request.data or {})
+        data = _valid(RequiredReasonSerializer, request.data or {})
         intent = services.intent_reject(
             intent_id=intent_id, reviewer=_principal(request).name, reason=data["reason"]
         )
