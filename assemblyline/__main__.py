@@ -33,7 +33,9 @@ def _serve(host: str, port: int) -> None:
     from daphne.cli import CommandLineInterface
 
     CommandLineInterface().run(
-        ["-b", host, "-p", str(port), "--proxy-headers", "assemblyline.asgi:application"]
+        # -v 0: no NCSA access log; every request is a JSON `request` line of our own.
+        ["-b", host, "-p", str(port), "-v", "0", "--proxy-headers",
+         "assemblyline.asgi:application"]
     )
 
 

@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP (Django) and WebSocket (Channels) on one port, served by Daphne.
 
 The first request (or connection) a process serves also starts its reaper loop
-(intents/reaper.py) when REAPER_ENABLED."""
+(intents/reaper.py) when REAPER_ENABLED; with REGISTER_ON_START the process registers itself in
+the platform's SERVICE_REGISTRY.json as it starts."""
 
 import os
 from typing import Any
@@ -15,8 +16,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from assemblyline.registry import register_on_start  # noqa: E402
 from intents.consumers import LineConsumer  # noqa: E402
 from intents.reaper import start_reaper  # noqa: E402
+
+# REGISTER_ON_START: write our entry into SERVICE_REGISTRY.json as the process starts.
+register_on_start()
 
 websocket_urls = [path("ws/assembly-line/", LineConsumer.as_asgi())]
 

@@ -10,8 +10,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import structlog
 from django.conf import settings
 from django.utils import timezone
+
+log = structlog.get_logger("assemblyline.registry")
 
 REGISTRY_VERSION = "1.0"
 
@@ -91,3 +94,16 @@ def register(path: str | Path, entry: dict[str, Any]) -> tuple[dict[str, Any], b
         Path(tmp).unlink(missing_ok=True)
         raise
     return entry, created
+
+
+def register_on_start() -> None:
+    """The start-up option: never stops the service from starting, says why it failed."""
+    if not (settings.REGISTER_ON_START and settings.SERVICE_REGISTRY_PATH):
+        return
+    try:
+        entry, created = register(settings.SERVICE_REGISTRY_PATH, our_entry())
+    except (OSError, ValueError) as exc:
+        log.warning("registry_failed", path=settings.SERVICE_REGISTRY_PATH, error=str(exc))
+        return
+    log.info("registered", path=settings.SERVICE_REGISTRY_PATH, created=created,
+             url_local=entry["url_local"])

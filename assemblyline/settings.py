@@ -13,6 +13,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from assemblyline.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
@@ -49,9 +51,12 @@ def envfloat(name: str, default: float) -> float:
 
 
 def envlist(name: str, default: list[str]) -> list[str]:
+    """Comma-separated; unset or empty → the default; `none` → an empty list."""
     value = os.environ.get(name)
     if value is None or value == "":
         return default
+    if value.strip().lower() == "none":
+        return []
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
@@ -78,6 +83,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_fsm",
     "drf_spectacular",
+    "django_prometheus",
     "drf_spectacular_sidecar",
     "channels",
     "executors",
@@ -86,7 +92,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "assemblyline.requeststats.request_stats_middleware",
+    "assemblyline.logs.request_log_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -95,6 +103,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "assemblyline.urls"
@@ -119,17 +128,28 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
     DATABASES["default"].setdefault("OPTIONS", {})
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # django-prometheus's wrapper of the same backend: query and connection metrics.
+        DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
         # A lost PostgreSQL connection must fail fast (503), not hang the request.
         DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        # Under ASGI every request runs in its own thread, so persistent per-thread
+        # connections would pile up: a psycopg pool per process instead (Django 5.1+).
+        if envbool("DB_POOL", True):
+            DATABASES["default"]["OPTIONS"]["pool"] = {
+                "min_size": envint("DB_POOL_MIN", 2),
+                "max_size": envint("DB_POOL_MAX", 20),
+                "timeout": envfloat("DB_POOL_TIMEOUT", 10.0),
+            }
+        else:
+            DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "django_prometheus.db.backends.sqlite3",
             "NAME": VAR_DIR / "assembly-line.sqlite3",
             # SQLite allows one writer: wait for the lock instead of failing at once.
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
@@ -189,6 +209,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
+
+# GET /metrics is open to anyone when true; otherwise admin and viewer tokens (or staff).
+METRICS_PUBLIC = envbool("METRICS_PUBLIC", False)
 
 # OpenAPI: /api/schema/ and Swagger UI at /api/docs/ from our own static files (sidecar).
 SPECTACULAR_SETTINGS = {
@@ -268,6 +291,8 @@ HEALTHY_STATUSES = envlist("HEALTHY_STATUSES", ["ok", "active", "healthy"])
 # The platform's SERVICE_REGISTRY.json: level 2 checks built services are in it, /send finds
 # targets in it, `manage.py register` writes our entry. Empty: no registry.
 SERVICE_REGISTRY_PATH = os.environ.get("SERVICE_REGISTRY_PATH", "")
+# Register in that file as each app process starts (also: `manage.py register`).
+REGISTER_ON_START = envbool("REGISTER_ON_START", False)
 SERVICE_DESCRIPTION = "One build assembly line for a fleet of AI coding executors"
 SERVICE_PORT = envint("PORT", 8950)
 SERVICE_URL_LOCAL = os.environ.get("SERVICE_URL_LOCAL", f"http://127.0.0.1:{SERVICE_PORT}")
@@ -332,16 +357,8 @@ ASSEMBLY_LINE_VERIFIERS: list[dict[str, object]] = [
     },
 ]
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.channels.server": {"level": "WARNING"},
-        "httpx": {"level": "WARNING"},
-    },
-}
+# Logs: JSON lines on stdout (assemblyline/logs.py); readable lines when DEBUG is on.
+LOGGING = logging_config(debug=DEBUG, level=os.environ.get("LOG_LEVEL", "INFO"))
 
 # Token verification backend: a callable token -> Principal | None. The default checks the
 # hashed local tokens; a deployment can point this at a credential-vault introspection.

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from assemblyline import udc
 from assemblyline.health import health
+from assemblyline.metrics import MetricsApi
 from executors.apis import ExecutorHeartbeatApi, ExecutorRegisterApi
 from intents import apis, views
 from intents.longpoll import long_poll
@@ -62,6 +63,7 @@ urlpatterns = [
         ExecutorHeartbeatApi.as_view(),
         name="executor-heartbeat",
     ),
+    path("metrics", MetricsApi.as_view(), name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),

@@ -41,3 +41,8 @@ class CanWork(IsAuthenticatedPrincipal):
 class IsAdmin(IsAuthenticatedPrincipal):
     roles = (Role.ADMIN,)
     message = "only admins may do this"
+
+
+class CanReadMetrics(IsAuthenticatedPrincipal):
+    roles = (Role.ADMIN, Role.VIEWER)
+    message = "only admin and viewer tokens may read /metrics"

@@ -11,17 +11,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
+import structlog
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from prometheus_client import Gauge
 
+from assemblyline.metrics import WEBSOCKET_CONNECTIONS
 from executors.authentication import Principal, principal_for_user, verify_token
 from intents.events import LINE_GROUP
 from intents.selectors import line_state
 
-WEBSOCKET_CONNECTIONS = Gauge(
-    "assemblyline_websocket_connections", "Open WebSocket connections in this process"
-)
+log = structlog.get_logger("assemblyline.websocket")
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -53,18 +52,21 @@ class LineConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.principal = await _principal(self.scope)
         if self.principal is None:
+            log.info("websocket_refused", path=self.scope.get("path"))
             await self.close(code=4401)
             return
         await self.channel_layer.group_add(LINE_GROUP, self.channel_name)
         await self.accept()
         self.counted = True
         WEBSOCKET_CONNECTIONS.inc()
+        log.info("websocket_connect", principal=self.principal.name)
         await self.send_snapshot()
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "counted", False):
             WEBSOCKET_CONNECTIONS.dec()
             self.counted = False
+            log.info("websocket_disconnect", principal=self.principal.name, code=code)
         await self.channel_layer.group_discard(LINE_GROUP, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:

@@ -11,6 +11,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from assemblyline import metrics
+from assemblyline.logs import log_state_change
 from executors.live import live
 from intents.models import IntentEvent
 
@@ -41,6 +43,7 @@ def event_data(event: IntentEvent) -> dict[str, Any]:
         "from_phase": event.from_phase or None,
         "to_phase": event.to_phase or None,
         "payload": event.payload,
+        "duration_seconds": event.duration_seconds,
         "timestamp": event.created_at.isoformat(),
     }
 
@@ -48,7 +51,8 @@ def event_data(event: IntentEvent) -> dict[str, Any]:
 def publish(event: IntentEvent) -> None:
     """Send a committed event to every viewer. Never raises: the change is already stored."""
     data = event_data(event)
-    logger.info("state_change", extra={"event": data})
+    log_state_change(data)
+    metrics.observe(data)
     layer = get_channel_layer()
     if layer is None:
         return

@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from assemblyline import metrics
 from assemblyline.errors import InvalidInput, NotAllowed, NotFound, TransitionNotAllowed
 from executors.live import live
 from executors.models import Executor
@@ -177,10 +178,12 @@ def work_claim(*, executor: Executor, actor: str) -> Claim:
             record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
         holding = Intent.objects.filter(assigned_to=executor, status__in=WORKING).count()
         if holding >= executor.max_concurrent:
+            metrics.claim_empty()
             return Claim(None, f"executor holds {holding} intent(s), its max_concurrent")
         intent = dispatch.pick(executor, now)
         if intent is None:
             reason = "no queued intent matches this executor"
+            metrics.claim_empty()
             return Claim(None, reason + dispatch.held_back_reason(executor, now))
         from_status = intent.status
         waited = max((now - intent.queued_at).total_seconds(), 0.0)

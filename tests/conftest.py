@@ -54,6 +54,16 @@ def need(condition: bool, what: str) -> None:
     pytest.skip(f"{what} not available")
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings() -> None:
+    """The test process talks to its test database without the psycopg pool (Django's test
+    database set-up and a per-process pool do not mix); server processes started by tests
+    run with the pool, as in production."""
+    from django.conf import settings
+
+    settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
+
+
 @pytest.fixture
 def postgres(db: Any) -> None:
     need(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")

@@ -64,7 +64,7 @@ class Server:
 
     def start(self, timeout: float = 20.0) -> Server:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "-v", "0",
              "assemblyline.asgi:application"],
             cwd=ROOT,
             env=self.env,
@@ -84,7 +84,10 @@ class Server:
         raise RuntimeError(f"server did not start in {timeout} s: {self.output()}")
 
     def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")[-4000:]
+        return self.output_all()[-4000:]
+
+    def output_all(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
