@@ -269,7 +269,7 @@ REAPER_INTERVAL_SECONDS = envfloat("REAPER_INTERVAL_SECONDS", 5.0)
 # Long poll: GET /work/next?wait=N holds at most this long; without a notice it re-checks
 # the queue this often (backoffs ending, notices lost while Redis was away).
 LONG_POLL_MAX_SECONDS = envfloat("LONG_POLL_MAX_SECONDS", 30.0)
-LONG_POLL_RECHECK_SECONDS = envfloat("LONG_POLL_RECHECK_SECONDS", 5.0)
+LONG_POLL_RECHECK_SECONDS = envfloat("LONG_POLL_RECHECK_SECONDS", 10.0)
 # Input limits: request bodies (413), JSON nesting depth and artifacts size (400).
 MAX_JSON_DEPTH = envint("MAX_JSON_DEPTH", 32)
 MAX_ARTIFACTS_BYTES = envint("MAX_ARTIFACTS_BYTES", 512 * 1024)
@@ -363,6 +363,9 @@ LOGGING = logging_config(debug=DEBUG, level=os.environ.get("LOG_LEVEL", "INFO"))
 # Token verification backend: a callable token -> Principal | None. The default checks the
 # hashed local tokens; a deployment can point this at a credential-vault introspection.
 TOKEN_BACKEND = os.environ.get("TOKEN_BACKEND", "executors.services.token_authenticate")
+# A verified token is remembered this long per process (a revoked one stops working within
+# it); 0 asks the backend on every request.
+TOKEN_CACHE_SECONDS = envfloat("TOKEN_CACHE_SECONDS", 10.0)
 # Which gate passes stop for a human before the next phase starts (intents with
 # requires_human_review only): the phases they would move into. "completed" = before done.
 REVIEW_BEFORE_PHASES = envlist("REVIEW_BEFORE_PHASES", ["production"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,9 +63,31 @@ def token_from_header(value: bytes) -> str | None:
         raise AuthenticationFailed("token must be ASCII") from None
 
 
+# Verified tokens, remembered for TOKEN_CACHE_SECONDS so a busy executor's every request does
+# not cost a database lookup: sha256(token) -> (principal, expires at). A revoked token stops
+# working within that time. Per process, bounded.
+_verified: dict[str, tuple[Principal, float]] = {}
+_VERIFIED_MAX = 10_000
+
+
 def verify_token(token: str) -> Principal | None:
+    ttl = settings.TOKEN_CACHE_SECONDS
+    key = hashlib.sha256(token.encode()).hexdigest()
+    if ttl > 0:
+        cached = _verified.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
     backend = import_string(settings.TOKEN_BACKEND)
-    return backend(token)  # type: ignore[no-any-return]
+    principal: Principal | None = backend(token)
+    if principal is not None and ttl > 0:
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.clear()
+        _verified[key] = (principal, time.monotonic() + ttl)
+    return principal
+
+
+def forget_verified_tokens() -> None:
+    _verified.clear()
 
 
 class BearerTokenAuthentication(BaseAuthentication):

@@ -34,6 +34,9 @@ def token_create(
 
 
 def token_revoke(*, api_token: ApiToken) -> None:
+    from executors.authentication import forget_verified_tokens
+
+    forget_verified_tokens()  # this process at once; others within TOKEN_CACHE_SECONDS
     ApiToken.objects.filter(pk=api_token.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )

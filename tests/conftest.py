@@ -151,6 +151,8 @@ def _specs_root(settings: Any, tmp_path: Any) -> None:
     settings.SEPARATE_DUTIES_PHASES = []
     # Server processes run a reaper loop; in-process tests call the reaper themselves.
     settings.REAPER_ENABLED = False
+    # Token revocation takes effect at once in tests (no per-process token cache).
+    settings.TOKEN_CACHE_SECONDS = 0
     # Live status keys in Redis outlive a test: start each test with no executor alive.
     live.call(lambda r: [r.delete(key) for key in r.scan_iter(KEY_PREFIX + "*")])
 

@@ -1,0 +1,379 @@
+"""`python -m bench [--quick]`: the real line under load, beside PostgreSQL's own claim limit
+(pgbench) and Procrastinate, on this machine's PostgreSQL and Redis.
+
+Writes bench/results/latest.json, latest.md and latency.png, and the README's table.
+Real servers: Daphne processes serving assemblyline.asgi (1 and 2), load from separate
+processes (executors, a submitter, WebSocket viewers). Live HTTP checks are off (the built
+services do not exist here); every other gate check runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench import fleet, load, refs
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PG = "postgres://postgres@127.0.0.1:5432/"
+BENCH_DB, PGBENCH_DB, PROC_DB = "assemblyline_bench", "assemblyline_pgbench", "assemblyline_proc"
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered))) - 1))],
+                 2)
+
+
+def figures(values: list[float]) -> dict[str, Any]:
+    return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
+            "p99": percentile(values, 99)}
+
+
+def recreate(name: str) -> None:
+    with psycopg.connect(PG + "postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def server_env(database: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": PG + database, "REDIS_URL": REDIS,
+            "DJANGO_SETTINGS_MODULE": "assemblyline.settings", "SECRET_KEY": "bench",
+            "LIVE_CHECKS": "false", "REAPER": "true", "PYTHONUNBUFFERED": "1",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+
+
+def migrate(database: str) -> None:
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT,
+                   env=server_env(database), check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Daphne:
+    def __init__(self, database: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(RESULTS / f"server-{self.port}.log", "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "-v", "0",
+             "assemblyline.asgi:application"],
+            cwd=ROOT, env=server_env(database), stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(200):
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("server did not start")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+        return 0.0
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+def setup_django() -> None:
+    os.environ.update({k: v for k, v in server_env(BENCH_DB).items()
+                       if k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE",
+                                "SECRET_KEY", "LIVE_CHECKS", "ALLOWED_HOSTS")})
+    os.environ["DB_POOL"] = "false"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def make_tokens(count: int) -> dict[str, Any]:
+    from django.contrib.auth import get_user_model
+
+    from executors.models import Executor, Role
+    from executors.services import token_create
+
+    fleet_tokens = []
+    for n in range(count):
+        executor = Executor.objects.create(executor_id=f"ex-{n:03d}",
+                                           environment="local" if n % 2 else "server")
+        fleet_tokens.append((executor.pk, token_create(name=executor.pk, role=Role.EXECUTOR,
+                                                       executor=executor)[1]))
+    user = get_user_model().objects.create_superuser("bench", "b@example.com", "bench")
+    return {"fleet": fleet_tokens, "submitter": token_create(name="feed", role=Role.SUBMITTER)[1],
+            "viewer": token_create(name="viewer", role=Role.VIEWER)[1], "user": user}
+
+
+def flush_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS).flushdb()
+
+
+def spawn(target: Any, *args: Any) -> tuple[Any, Any]:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    process = ctx.Process(target=target, args=(*args, out), daemon=True)
+    process.start()
+    return process, out
+
+
+def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: int,
+             viewers: int, seconds: float) -> dict[str, Any]:
+    print(f"--- {name}: {processes} process(es), {executors} executors, {viewers} viewers",
+          flush=True)
+    load.reset(PG + BENCH_DB)
+    flush_redis()
+    load.bulk(PG + BENCH_DB, count=20_000, spec=fleet.SPEC, prefix="w")
+    servers = [Daphne(BENCH_DB) for _ in range(processes)]
+    urls = [s.url for s in servers]
+    try:
+        watcher = None
+        if viewers:
+            watcher = spawn(fleet.viewers, urls, tokens["viewer"], viewers, seconds + 25)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                connected = sum(
+                    int(float(line.split()[1])) for s in servers for line in
+                    httpx.get(s.url + "/metrics", headers={
+                        "Authorization": f"Bearer {tokens['viewer']}"}).text.splitlines()
+                    if line.startswith("assemblyline_websocket_connections "))
+                if connected >= viewers:
+                    break
+                time.sleep(0.5)
+        profiler = None
+        if os.environ.get("BENCH_PROFILE"):
+            # py-spy on the (first) server: where its time goes under this load.
+            profiler = subprocess.Popen(
+                ["py-spy", "record", "--pid", str(servers[0].process.pid), "--duration",
+                 str(int(seconds)), "--format", "raw", "--nonblocking", "-o",
+                 str(RESULTS / f"profile-{processes}p-{executors}e.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cpu0 = [s.cpu_seconds() for s in servers]
+        wall0 = time.monotonic()
+        chosen = tokens["fleet"][:executors]
+        groups = [chosen[i::4] for i in range(4)]
+        workers = [spawn(fleet.executors, urls[i % len(urls)], group, seconds)
+                   for i, group in enumerate(groups)]
+        feeder = spawn(fleet.submitter, urls[0], tokens["submitter"], seconds, 20.0)
+        results = [out.get(timeout=seconds + 120) for _, out in workers]
+        wall = time.monotonic() - wall0
+        cpu = [round((s.cpu_seconds() - c) / wall * 100, 1) for s, c in zip(servers, cpu0,
+                                                                             strict=True)]
+        rss = [s.peak_rss_mb() for s in servers]
+        fed = feeder[1].get(timeout=60)
+        if profiler is not None:
+            profiler.wait(60)
+        ws: dict[str, Any] = {}
+        if watcher is not None:
+            got = watcher[1].get(timeout=120)
+            ws = {"connected": got["connected"], **figures(got["latencies"])}
+    finally:
+        for server in servers:
+            server.stop()
+    merged: dict[str, list[float]] = {k: [] for k in ("claim", "claim_empty", "progress",
+                                                      "complete")}
+    for result in results:
+        for key in merged:
+            merged[key] += result[key]
+    cycles = sum(r["cycles"] for r in results)
+    summary = {
+        "name": name, "processes": processes, "executors": executors, "viewers": viewers,
+        "seconds": round(wall, 1), "cycles": cycles,
+        "cycles_per_second": round(cycles / wall, 1),
+        "claims_per_second": round(len(merged["claim"]) / wall, 1),
+        "requests_per_second": round(sum(len(v) for v in merged.values()) / wall, 1),
+        "errors": sum(r["errors"] for r in results), "submitted": fed["submitted"],
+        "endpoints": {k: figures(v) for k, v in merged.items()},
+        "websocket_ms": ws, "cpu_percent": cpu, "peak_rss_mb": rss,
+    }
+    print(json.dumps({k: summary[k] for k in ("cycles_per_second", "claims_per_second",
+                                              "cpu_percent", "peak_rss_mb")}), flush=True)
+    print(json.dumps(summary["endpoints"]), json.dumps(ws), flush=True)
+    return summary
+
+
+def idle_long_poll(tokens: dict[str, Any], count: int, seconds: float) -> dict[str, Any]:
+    print(f"--- {count} idle executors long-polling (wait=30) for {seconds:.0f} s", flush=True)
+    load.reset(PG + BENCH_DB)
+    flush_redis()
+    server = Daphne(BENCH_DB)
+    try:
+        process, _ = spawn(fleet.idle_pollers, server.url, tokens["fleet"][:count],
+                           seconds + 60)
+        time.sleep(5)  # all connected and waiting
+        before = httpx.get(server.url + "/state").json()["requests_total"]
+        cpu0, wall0 = server.cpu_seconds(), time.monotonic()
+        time.sleep(seconds)
+        wall = time.monotonic() - wall0
+        cpu = (server.cpu_seconds() - cpu0) / wall * 100
+        made = httpx.get(server.url + "/state").json()["requests_total"] - before - 1
+        process.terminate()
+    finally:
+        server.stop()
+    result = {"executors": count, "seconds": round(wall, 1), "cpu_percent_of_one_core":
+              round(cpu, 2), "requests": made, "requests_per_minute": round(made / wall * 60)}
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def timed_gets(http: httpx.Client, path: str, count: int, **kw: Any) -> list[float]:
+    values = []
+    for _ in range(count):
+        start = time.perf_counter()
+        response = http.get(path, **kw)
+        values.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, (path, response.status_code)
+    return values
+
+
+def scaling(tokens: dict[str, Any], sizes: list[int], history: int) -> dict[str, Any]:
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from executors.models import Executor
+
+    print(f"--- scaling: claims at {sizes} queued, /state and the dashboard with {history} "
+          "in history", flush=True)
+    load.reset(PG + BENCH_DB)
+    flush_redis()
+    executor_id, token = tokens["fleet"][1]
+    Executor.objects.filter(pk=executor_id).update(max_concurrent=30_000)
+    session = SessionStore()
+    session["_auth_user_id"] = str(tokens["user"].pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = tokens["user"].get_session_auth_hash()
+    session.create()
+    loaded, steps = 0, []
+    for size in sizes:
+        load.bulk(PG + BENCH_DB, count=size - loaded, start=loaded + 1, spec=fleet.SPEC,
+                  prefix="s")
+        loaded = size
+        server = Daphne(BENCH_DB)
+        try:
+            with httpx.Client(base_url=server.url, timeout=30,
+                              headers={"Authorization": f"Bearer {token}"}) as http:
+                timed_gets(http, "/assembly-line/work/next", 20,
+                           params={"executor_id": executor_id})  # warm
+                claims = timed_gets(http, "/assembly-line/work/next", 300,
+                                    params={"executor_id": executor_id})
+                state = timed_gets(http, "/assembly-line/state", 100)
+        finally:
+            server.stop()
+        steps.append({"queued": size, "claim_ms": figures(claims), "state_ms": figures(state)})
+        print(json.dumps(steps[-1]), flush=True)
+    load.bulk(PG + BENCH_DB, count=history, start=10_000_001, status="completed",
+              phase="production", prefix="h", spec=fleet.SPEC)
+    server = Daphne(BENCH_DB)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30,
+                          headers={"Authorization": f"Bearer {token}"}) as http:
+            timed_gets(http, "/assembly-line/state", 10)
+            state = timed_gets(http, "/assembly-line/state", 100)
+        with httpx.Client(base_url=server.url, timeout=30,
+                          cookies={"sessionid": session.session_key}) as http:
+            timed_gets(http, "/assembly-line/dashboard", 5)
+            page = timed_gets(http, "/assembly-line/dashboard", 50)
+    finally:
+        server.stop()
+    with_history = {"queued": loaded, "history": history, "state_ms": figures(state),
+                    "dashboard_ms": figures(page)}
+    print(json.dumps(with_history), flush=True)
+    return {"steps": steps, "with_history": with_history}
+
+
+def references(clients: int, quick: bool) -> dict[str, Any]:
+    print("--- references: pgbench (our claim SQL) and Procrastinate", flush=True)
+    select = refs.captured_claim_select()
+    recreate(PGBENCH_DB)
+    migrate(PGBENCH_DB)
+    subprocess.run([sys.executable, "manage.py", "createtoken", "--role", "executor",
+                    "--executor-id", "pgbench", "--environment", "server"], cwd=ROOT,
+                   env=server_env(PGBENCH_DB), check=True, capture_output=True)
+    load.bulk(PG + PGBENCH_DB, count=300_000, spec="x", prefix="p")
+    pg = refs.pgbench(PGBENCH_DB, select, clients, 5 if quick else 10)
+    recreate(PROC_DB)
+    proc = refs.procrastinate(f"postgresql://postgres@127.0.0.1:5432/{PROC_DB}",
+                              jobs=2000 if quick else 5000, concurrency=10)
+    print(json.dumps({"pgbench": pg["claims_per_second"],
+                      "procrastinate": proc["jobs_per_second"]}), flush=True)
+    return {"pgbench": pg, "procrastinate": proc}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="short runs, 100k not 1M")
+    parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--only", choices=["scenarios"], help="just the load scenarios")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    seconds = 8 if args.quick else 15
+    recreate(BENCH_DB)
+    migrate(BENCH_DB)
+    setup_django()
+    tokens = make_tokens(200)
+    load.bulk(PG + BENCH_DB, count=10, spec=fleet.SPEC, prefix="c")
+    started = time.time()
+    if args.only == "scenarios":
+        scenario("1 process, 50 executors, 0 viewers", tokens, processes=1, executors=50,
+                 viewers=0, seconds=seconds)
+        return 0
+    result: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "references": references(50, args.quick),
+        "scenarios": [
+            scenario("1 process, 50 executors, 100 viewers", tokens, processes=1,
+                     executors=50, viewers=100, seconds=seconds),
+            scenario("1 process, 200 executors, 1000 viewers", tokens, processes=1,
+                     executors=200, viewers=1000, seconds=seconds),
+            scenario("2 processes, 200 executors, 1000 viewers", tokens, processes=2,
+                     executors=200, viewers=1000, seconds=seconds),
+        ],
+        "idle_long_poll": idle_long_poll(tokens, 200, 15 if args.quick else 30),
+        "scaling": scaling(tokens, [1_000, 10_000, 100_000] if args.quick
+                           else [1_000, 100_000, 1_000_000],
+                           100_000 if args.quick else 1_000_000),
+    }
+    result["seconds"] = round(time.time() - started)
+    from bench.report import write
+
+    write(result, RESULTS, readme=None if args.no_readme else ROOT / "README.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Load generators, each run in its own process: executors looping claim → 3 progress →
+complete, a submitter keeping the queue fed, WebSocket viewers timestamping every event,
+and idle long-pollers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+SPEC = """# bench - SPEC
+## Purpose
+x
+## Requirements
+- [ ] x
+## API Specs
+GET /health
+## Dependencies
+None
+## Success Criteria
+- [ ] x
+"""
+
+ARTIFACTS = {
+    "build": {"build_output": "ok", "commit": "b", "files": ["app.py"]},
+    "test": {"test_results": {"passed": 10, "failed": 0, "skipped": 0, "coverage": 90.0},
+             "quality": {"lint_errors": 0, "type_errors": 0, "warnings": []},
+             "security": {"high": 0, "medium": 0, "low": 0, "secrets": 0}},
+    "production": {"rollback_plan": "previous", "files": ["README.md", "SPEC.md",
+                                                         "docs/api.md", "Dockerfile"]},
+}
+
+
+def executors(url: str, fleet: list[tuple[str, str]], seconds: float, out: Any) -> None:
+    """Threads, one per executor; latencies in ms per endpoint, cycles (completes)."""
+    stop = time.monotonic() + seconds
+    lock = threading.Lock()
+    result: dict[str, Any] = {"claim": [], "claim_empty": [], "progress": [], "complete": [],
+                              "cycles": 0, "errors": 0}
+
+    def run(executor_id: str, token: str) -> None:
+        local: dict[str, Any] = {k: [] for k in ("claim", "claim_empty", "progress",
+                                                 "complete")}
+        cycles = errors = 0
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                          timeout=30) as http:
+            def timed(kind: str, method: str, path: str, **kw: Any) -> httpx.Response | None:
+                nonlocal errors
+                start = time.perf_counter()
+                try:
+                    response = http.request(method, path, **kw)
+                except httpx.HTTPError:
+                    errors += 1
+                    return None
+                elapsed = (time.perf_counter() - start) * 1000
+                if response.status_code >= 500:
+                    errors += 1
+                local[kind].append(elapsed)
+                return response
+
+            while time.monotonic() < stop:
+                start = time.perf_counter()
+                claim = http.get("/assembly-line/work/next", params={"executor_id": executor_id})
+                elapsed = (time.perf_counter() - start) * 1000
+                body = claim.json() if claim.status_code == 200 else {}
+                if not body.get("assigned"):
+                    local["claim_empty"].append(elapsed)
+                    time.sleep(0.02)
+                    continue
+                local["claim"].append(elapsed)
+                intent, phase = body["intent"]["id"], body["intent"]["current_phase"]
+                for step in (0.25, 0.5, 0.75):
+                    timed("progress", "POST", "/assembly-line/work/progress", json={
+                        "intent_id": intent, "executor_id": executor_id, "phase": phase,
+                        "progress": step, "message": f"{phase} {step}"})
+                done = timed("complete", "POST", "/assembly-line/work/complete", json={
+                    "intent_id": intent, "executor_id": executor_id, "status": "completed",
+                    "phase": phase, "artifacts": ARTIFACTS[phase]})
+                if done is not None and done.status_code == 200:
+                    cycles += 1
+        with lock:
+            for key, values in local.items():
+                result[key].extend(values)
+            result["cycles"] += cycles
+            result["errors"] += errors
+
+    threads = [threading.Thread(target=run, args=item) for item in fleet]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put(result)
+
+
+def submitter(url: str, token: str, seconds: float, per_second: float, out: Any) -> None:
+    stop = time.monotonic() + seconds
+    sent = 0
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                      timeout=30) as http:
+        while time.monotonic() < stop:
+            http.post("/assembly-line/intent", json={"title": f"fed-{sent}", "spec_text": SPEC,
+                                                     "priority": 5})
+            sent += 1
+            time.sleep(1 / per_second)
+    out.put({"submitted": sent})
+
+
+def viewers(urls: list[str], token: str, count: int, seconds: float, out: Any) -> None:
+    """`count` WebSocket clients spread over the servers; latency = arrival − the event's
+    timestamp (written in the committing transaction)."""
+    from websockets.asyncio.client import connect
+
+    latencies: list[float] = []
+    connected = 0
+
+    async def one(n: int, deadline: float) -> None:
+        nonlocal connected
+        url = urls[n % len(urls)].replace("http", "ws") + "/ws/assembly-line/"
+        async with connect(url, additional_headers={"Authorization": f"Bearer {token}"},
+                           max_size=None, open_timeout=60) as ws:
+            connected += 1
+            while time.monotonic() < deadline:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 1.0)
+                except TimeoutError:
+                    continue
+                arrived = time.time()
+                message = json.loads(raw)
+                if message.get("type") == "event":
+                    stamp = datetime.fromisoformat(message["event"]["timestamp"]).timestamp()
+                    if len(latencies) < 2_000_000:
+                        latencies.append((arrived - stamp) * 1000)
+
+    async def main() -> None:
+        deadline = time.monotonic() + seconds
+        tasks = []
+        for start in range(0, count, 100):
+            tasks += [asyncio.create_task(one(n, deadline))
+                      for n in range(start, min(start + 100, count))]
+            await asyncio.sleep(0.2)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+    out.put({"latencies": latencies, "connected": connected})
+
+
+def idle_pollers(url: str, fleet: list[tuple[str, str]], seconds: float, out: Any) -> None:
+    """Executors with nothing to do, long-polling with wait=30."""
+    stop = time.monotonic() + seconds
+    requests = 0
+    lock = threading.Lock()
+
+    def run(executor_id: str, token: str) -> None:
+        nonlocal requests
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                          timeout=60) as http:
+            while time.monotonic() < stop:
+                http.get("/assembly-line/work/next", params={"executor_id": executor_id,
+                                                             "wait": 30})
+                with lock:
+                    requests += 1
+
+    threads = [threading.Thread(target=run, args=item) for item in fleet]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put({"requests": requests})

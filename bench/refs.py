@@ -1,0 +1,78 @@
+"""The two references of the same run: PostgreSQL's own claim limit (pgbench running our claim
+SQL on our table) and Procrastinate (a Python PostgreSQL job queue) with no-op jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CLAIM_UPDATE = """WITH c AS (
+{select}
+)
+UPDATE intents_intent AS i SET status = 'assigned', assigned_to_id = 'pgbench',
+    assigned_at = now(), lease_expires_at = now() + interval '300 seconds',
+    last_progress_at = now(), stalled_at = NULL, spilled = false, updated_at = now()
+FROM c WHERE i.id = c.id;
+"""
+
+
+def captured_claim_select() -> str:
+    """The SELECT ... FOR UPDATE SKIP LOCKED our service issues for a claim, captured from a
+    real `work_claim` call (Django must be set up on the pgbench database)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from executors.models import Executor
+    from intents import services
+
+    executor, _ = Executor.objects.get_or_create(executor_id="pgbench",
+                                                 defaults={"environment": "server"})
+    with CaptureQueriesContext(connection) as queries:
+        services.work_claim(executor=executor, actor="pgbench")
+    selects = [q["sql"] for q in queries.captured_queries if "SKIP LOCKED" in q["sql"]
+               and "intents_intent" in q["sql"]]
+    if not selects:
+        raise RuntimeError("no SKIP LOCKED claim query captured")
+    return selects[-1]
+
+
+def pgbench(database: str, select: str, clients: int, seconds: int) -> dict[str, Any]:
+    script = Path(tempfile.mkdtemp()) / "claim.sql"
+    script.write_text(CLAIM_UPDATE.format(select=select).replace("\n", " ") + "\n")
+    run = subprocess.run(
+        ["pgbench", "-n", "-h", "127.0.0.1", "-U", "postgres", "-c", str(clients), "-j", "2",
+         "-T", str(seconds), "-f", str(script), database],
+        capture_output=True, text=True, check=True)
+    tps = float(re.search(r"tps = ([\d.]+)", run.stdout).group(1))  # type: ignore[union-attr]
+    latency = re.search(r"latency average = ([\d.]+) ms", run.stdout)
+    return {"clients": clients, "seconds": seconds, "claims_per_second": tps,
+            "latency_avg_ms": float(latency.group(1)) if latency else None,
+            "script": script.read_text()}
+
+
+def procrastinate(conninfo: str, jobs: int, concurrency: int) -> dict[str, Any]:
+    import procrastinate as pc
+
+    app = pc.App(connector=pc.PsycopgConnector(conninfo=conninfo))
+
+    @app.task(name="noop", queue="bench")
+    async def noop() -> None:
+        return None
+
+    async def run() -> float:
+        async with app.open_async():
+            await app.schema_manager.apply_schema_async()
+            await noop.batch_defer_async(*({} for _ in range(jobs)))
+            start = time.perf_counter()
+            await app.run_worker_async(queues=["bench"], concurrency=concurrency, wait=False,
+                                       install_signal_handlers=False)
+            return time.perf_counter() - start
+
+    elapsed = asyncio.run(run())
+    return {"jobs": jobs, "concurrency": concurrency, "seconds": round(elapsed, 3),
+            "jobs_per_second": round(jobs / elapsed, 1)}
