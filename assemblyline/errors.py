@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
+
+log = structlog.get_logger("assemblyline.errors")
 
 
 class LineError(Exception):
@@ -93,6 +96,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             error_body(413, "too_large", "request body is larger than the limit"), status=413
         )
     if isinstance(exc, (OperationalError, InterfaceError)):
+        log.warning("database_unavailable", error=f"{type(exc).__name__}: {exc}")
         return Response(
             error_body(503, "database_unavailable", "the database is not reachable; retry"),
             status=503,

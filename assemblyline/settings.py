@@ -268,6 +268,9 @@ REAPER_ENABLED = envbool("REAPER", True)
 REAPER_INTERVAL_SECONDS = envfloat("REAPER_INTERVAL_SECONDS", 5.0)
 # Long poll: GET /work/next?wait=N holds at most this long; without a notice it re-checks
 # the queue this often (backoffs ending, notices lost while Redis was away).
+# Below this many open intents /state counts exactly on every read; above it, it reads the
+# reaper's snapshot (refreshed every pass) and says so (intents/counts.py).
+COUNTS_EXACT_BELOW = envint("COUNTS_EXACT_BELOW", 20_000)
 LONG_POLL_MAX_SECONDS = envfloat("LONG_POLL_MAX_SECONDS", 30.0)
 LONG_POLL_RECHECK_SECONDS = envfloat("LONG_POLL_RECHECK_SECONDS", 10.0)
 # Input limits: request bodies (413), JSON nesting depth and artifacts size (400).

@@ -58,6 +58,7 @@ def server_env(database: str) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": PG + database, "REDIS_URL": REDIS,
             "DJANGO_SETTINGS_MODULE": "assemblyline.settings", "SECRET_KEY": "bench",
             "LIVE_CHECKS": "false", "REAPER": "true", "PYTHONUNBUFFERED": "1",
+            "DB_POOL": "true",
             "ALLOWED_HOSTS": "127.0.0.1,localhost"}
 
 
@@ -107,14 +108,15 @@ class Daphne:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
+        if not os.environ.get("BENCH_KEEP_LOGS"):
+            Path(self.log.name).unlink(missing_ok=True)
 
 
 def setup_django() -> None:
     os.environ.update({k: v for k, v in server_env(BENCH_DB).items()
                        if k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE",
                                 "SECRET_KEY", "LIVE_CHECKS", "ALLOWED_HOSTS")})
-    os.environ["DB_POOL"] = "false"
+    os.environ["DB_POOL"] = "false"  # the orchestrator only; server_env() turns it on
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -233,8 +235,8 @@ def idle_long_poll(tokens: dict[str, Any], count: int, seconds: float) -> dict[s
     flush_redis()
     server = Daphne(BENCH_DB)
     try:
-        process, _ = spawn(fleet.idle_pollers, server.url, tokens["fleet"][:count],
-                           seconds + 60)
+        process, polls = spawn(fleet.idle_pollers, server.url, tokens["fleet"][:count],
+                               seconds + 5)
         time.sleep(5)  # all connected and waiting
         before = httpx.get(server.url + "/state").json()["requests_total"]
         cpu0, wall0 = server.cpu_seconds(), time.monotonic()
@@ -242,11 +244,13 @@ def idle_long_poll(tokens: dict[str, Any], count: int, seconds: float) -> dict[s
         wall = time.monotonic() - wall0
         cpu = (server.cpu_seconds() - cpu0) / wall * 100
         made = httpx.get(server.url + "/state").json()["requests_total"] - before - 1
+        held = polls.get(timeout=60)
         process.terminate()
     finally:
         server.stop()
     result = {"executors": count, "seconds": round(wall, 1), "cpu_percent_of_one_core":
-              round(cpu, 2), "requests": made, "requests_per_minute": round(made / wall * 60)}
+              round(cpu, 2), "requests": made, "requests_per_minute": round(made / wall * 60),
+              "polls": held}
     print(json.dumps(result), flush=True)
     return result
 
@@ -337,7 +341,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="short runs, 100k not 1M")
     parser.add_argument("--no-readme", action="store_true")
-    parser.add_argument("--only", choices=["scenarios"], help="just the load scenarios")
+    parser.add_argument("--only", choices=["scenarios", "idle", "scaling"],
+                        help="one part alone (no report)")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     seconds = 8 if args.quick else 15
@@ -350,6 +355,12 @@ def main() -> int:
     if args.only == "scenarios":
         scenario("1 process, 50 executors, 0 viewers", tokens, processes=1, executors=50,
                  viewers=0, seconds=seconds)
+        return 0
+    if args.only == "idle":
+        idle_long_poll(tokens, 200, 30)
+        return 0
+    if args.only == "scaling":
+        scaling(tokens, [1_000, 100_000, 1_000_000], 1_000_000)
         return 0
     result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

@@ -150,24 +150,32 @@ def viewers(urls: list[str], token: str, count: int, seconds: float, out: Any) -
 
 
 def idle_pollers(url: str, fleet: list[tuple[str, str]], seconds: float, out: Any) -> None:
-    """Executors with nothing to do, long-polling with wait=30."""
-    stop = time.monotonic() + seconds
-    requests = 0
+    """Executors with nothing to do, long-polling with wait=30; after `seconds` it reports how
+    long each finished poll was held, and what it answered."""
+    held: list[float] = []
+    answers: dict[str, int] = {}
     lock = threading.Lock()
 
     def run(executor_id: str, token: str) -> None:
-        nonlocal requests
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
                           timeout=60) as http:
-            while time.monotonic() < stop:
-                http.get("/assembly-line/work/next", params={"executor_id": executor_id,
-                                                             "wait": 30})
+            while True:
+                start = time.perf_counter()
+                try:
+                    response = http.get("/assembly-line/work/next",
+                                        params={"executor_id": executor_id, "wait": 30})
+                    answer = str(response.status_code)
+                except httpx.HTTPError as exc:
+                    answer = type(exc).__name__
                 with lock:
-                    requests += 1
+                    held.append(time.perf_counter() - start)
+                    answers[answer] = answers.get(answer, 0) + 1
 
-    threads = [threading.Thread(target=run, args=item) for item in fleet]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    out.put({"requests": requests})
+    for item in fleet:
+        threading.Thread(target=run, args=item, daemon=True).start()
+    time.sleep(seconds)
+    with lock:
+        ordered = sorted(held)
+        out.put({"polls": len(ordered), "answers": dict(answers),
+                 "held_p50_s": round(ordered[len(ordered) // 2], 2) if ordered else None,
+                 "held_min_s": round(ordered[0], 2) if ordered else None})

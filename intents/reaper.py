@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from executors.live import live
 from executors.models import Executor
-from intents import services, sweeps
+from intents import counts, services, sweeps
 from intents.models import WORKING, Intent
 
 logger = logging.getLogger("assemblyline.reaper")
@@ -56,6 +56,7 @@ def reap(*, now: datetime | None = None) -> ReapResult:
             result.requeued.append(intent_id)
     result.offline = announce_offline(now=now)
     result.sweep = sweeps.sweep(now=now)
+    counts.refresh()  # the queue-counts snapshot that keeps /state flat for large queues
     return result
 
 

@@ -7,13 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Avg, Count, Q
+from django.db.models import Avg
 from django.urls import reverse
 from django.utils import timezone
 
 from executors.live import live
 from executors.models import Executor
 from intents import dispatch
+from intents.counts import QueueCounts, queue_counts
 from intents.models import OPEN, WORKING, EventKind, Intent, IntentEvent, Phase, Status
 from verification.models import VerificationRun
 
@@ -86,38 +87,20 @@ def executor_data(
 
 
 def open_counts() -> dict[str, dict[str, int]]:
-    """Open intents by phase and status (the partial index over open rows)."""
-    counts: dict[str, dict[str, int]] = {phase: {} for phase in Phase.values}
-    rows = (
-        Intent.objects.filter(status__in=OPEN)
-        .values_list("current_phase", "status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for phase, status, n in rows:
-        counts[phase][status] = n
-    return counts
+    """Open intents by phase and status (exact for small queues, a fresh snapshot for large
+    ones: intents/counts.py)."""
+    return queue_counts().by_phase
 
 
-def line_metrics(*, now: datetime | None = None) -> dict[str, Any]:
+def line_metrics(
+    *, now: datetime | None = None, counts: QueueCounts | None = None
+) -> dict[str, Any]:
     now = now or timezone.now()
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    by_phase = open_counts()
-    finished = Intent.objects.filter(finished_at__gte=day_start).aggregate(
-        completed=Count("id", filter=Q(status=Status.COMPLETED)),
-        failed=Count("id", filter=Q(status=Status.FAILED)),
-        cancelled=Count("id", filter=Q(status=Status.CANCELLED)),
-    )
+    counts = counts or queue_counts()
+    by_phase = counts.by_phase
+    finished = counts.finished_today
     decided = finished["completed"] + finished["failed"]
-    window = now - timedelta(hours=24)
-    phase_times = dict(
-        IntentEvent.objects.filter(
-            kind=EventKind.COMPLETED, created_at__gte=window, duration_seconds__isnull=False
-        )
-        .values_list("from_phase")
-        .annotate(avg=Avg("duration_seconds"))
-        .order_by()
-    )
+    phase_times = counts.phase_seconds
     oldest = (
         Intent.objects.filter(status=Status.QUEUED).order_by("queued_at").values_list(
             "queued_at", flat=True
@@ -137,18 +120,20 @@ def line_metrics(*, now: datetime | None = None) -> dict[str, Any]:
             phase: round(phase_times[phase], 3) for phase in Phase.values if phase in phase_times
         },
         "oldest_queued_seconds": round((now - oldest).total_seconds(), 3) if oldest else None,
+        # Whether the counts above are exact now, or the reaper's snapshot of a large queue.
+        "counts_exact": counts.exact,
+        "counts_as_of": counts.as_of,
     }
 
 
 def line_state() -> dict[str, Any]:
     """The spec's `GET /assembly-line/state`: queue_depth, in_progress, executors, metrics."""
     now = timezone.now()
-    metrics = line_metrics(now=now)
+    counts = queue_counts()
+    metrics = line_metrics(now=now, counts=counts)
     by_status = metrics["by_status"]
     metrics["queue_wait"] = queue_wait(now=now)
-    metrics["throughput_last_hour"] = Intent.objects.filter(
-        status=Status.COMPLETED, finished_at__gte=now - timedelta(hours=1)
-    ).count()
+    metrics["throughput_last_hour"] = counts.throughput_last_hour
     return {
         "queue_depth": by_status.get(Status.QUEUED, 0),
         "in_progress": sum(by_status.get(s, 0) for s in WORKING),
@@ -157,7 +142,7 @@ def line_state() -> dict[str, Any]:
         "last_sync": now.isoformat(),
         # Beyond the spec's shape: the dashboard's views of the line, what waits and why,
         # stalls, and the review inbox.
-        "queue_by_priority": queue_by_priority(),
+        "queue_by_priority": counts.by_priority,
         "work_in_progress": work_in_progress(now=now),
         "recent_events": recent_events(),
         "waiting": waiting_reasons(now=now),
@@ -455,17 +440,8 @@ def review_inbox(*, now: datetime) -> list[dict[str, Any]]:
 
 
 def queue_by_priority() -> dict[str, dict[str, int]]:
-    """Queued intents by phase and priority (aggregate over the partial queue index)."""
-    counts: dict[str, dict[str, int]] = {phase: {} for phase in Phase.values}
-    rows = (
-        Intent.objects.filter(status=Status.QUEUED)
-        .values_list("current_phase", "priority")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for phase, priority, n in rows:
-        counts[phase][str(priority)] = n
-    return counts
+    """Queued intents by phase and priority."""
+    return queue_counts().by_priority
 
 
 # The dashboard lists at most this many intents in progress and events.
