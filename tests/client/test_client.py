@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import math
 import subprocess
 import sys
 import threading
@@ -90,25 +91,34 @@ def test_long_poll_returns_empty_when_the_wait_ends_and_validates_wait(server: S
         assert "wait" in too_long.value.fields
 
 
-def test_an_idle_fleet_makes_a_handful_of_requests(server: Server) -> None:
-    """10 idle executors long-polling with wait=4 for 8 s: about 2 requests each, not the
-    hundreds a 100 ms poll would make."""
+def test_an_idle_executor_makes_one_request_per_wait_period(server: Server) -> None:
+    """10 idle executors long-polling with wait=3 for 7 s: each makes at most one request per
+    wait period, each held for the whole wait; the server saw nothing else."""
     tokens = {f"idle-{n}": executor_token(f"idle-{n}") for n in range(10)}
     before = httpx.get(server.url + "/state").json()["requests_total"]
-    stop = time.monotonic() + 8
+    stop = time.monotonic() + 7
+    polls: dict[str, list[float]] = {}
 
     def idle(executor_id: str, token: str) -> None:
         with Client(server.url, token) as line:
+            started = time.monotonic()
             while time.monotonic() < stop:
-                line.next_work(executor_id, wait=4)
+                start = time.monotonic()
+                assert line.next_work(executor_id, wait=3).assigned is False
+                polls.setdefault(executor_id, []).append(time.monotonic() - start)
+            polls[executor_id].append(-(time.monotonic() - started))  # total, marked
 
     threads = [threading.Thread(target=idle, args=item) for item in tokens.items()]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(20)
+    for executor_id, values in polls.items():
+        elapsed, held = -values[-1], values[:-1]
+        assert len(held) <= math.ceil(elapsed / 3), (executor_id, held, elapsed)
+        assert all(h >= 2.9 for h in held), (executor_id, held)
     made = httpx.get(server.url + "/state").json()["requests_total"] - before - 1
-    assert 10 <= made <= 30, made
+    assert made == sum(len(v) - 1 for v in polls.values())
 
 
 def test_typed_errors(server: Server) -> None:
