@@ -91,6 +91,13 @@ class IntentAdmin(FSMAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the line never loses an intent
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        # Read-only: no Save buttons; the review buttons are the only actions on the page.
+        context = {**(extra_context or {}), "show_save": False,
+                   "show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         # Every change goes through the services; saving the loaded row could overwrite what
         # an executor changed meanwhile.

@@ -63,6 +63,7 @@ def test_review_queue_and_the_reviewers_page(
     assert "&quot;commit&quot;: &quot;abc123&quot;" in html  # the artifacts so far
     assert 'name="_fsm_transition_to"' in html
     assert 'value="approve"' in html and 'value="reject"' in html
+    assert 'name="_save"' not in html  # read-only: the review buttons are the only actions
     # An intent not awaiting review shows no review buttons.
     assert b'value="approve"' not in staff.get(f"/admin/intents/intent/{other}/change/").content
 
