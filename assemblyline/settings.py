@@ -272,7 +272,7 @@ REAPER_INTERVAL_SECONDS = envfloat("REAPER_INTERVAL_SECONDS", 5.0)
 # reaper's snapshot (refreshed every pass) and says so (intents/counts.py).
 COUNTS_EXACT_BELOW = envint("COUNTS_EXACT_BELOW", 20_000)
 LONG_POLL_MAX_SECONDS = envfloat("LONG_POLL_MAX_SECONDS", 30.0)
-LONG_POLL_RECHECK_SECONDS = envfloat("LONG_POLL_RECHECK_SECONDS", 10.0)
+LONG_POLL_RECHECK_SECONDS = envfloat("LONG_POLL_RECHECK_SECONDS", 30.0)
 # Input limits: request bodies (413), JSON nesting depth and artifacts size (400).
 MAX_JSON_DEPTH = envint("MAX_JSON_DEPTH", 32)
 MAX_ARTIFACTS_BYTES = envint("MAX_ARTIFACTS_BYTES", 512 * 1024)

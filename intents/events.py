@@ -4,6 +4,7 @@ published after commit (channel layer + log line). A rolled-back change publishe
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +53,10 @@ def publish(event: IntentEvent) -> None:
     """Send a committed event to every viewer. Never raises: the change is already stored."""
     data = event_data(event)
     log_state_change(data)
-    metrics.observe(data)
+    try:
+        metrics.observe(data)
+    except Exception:  # a metrics bug must not turn a committed change into an error answer
+        logger.exception("event %s not counted in the metrics", event.pk)
     layer = get_channel_layer()
     if layer is None:
         return
@@ -71,7 +75,9 @@ def publish(event: IntentEvent) -> None:
 
 async def _send(layer: Any, data: dict[str, Any]) -> None:
     await asyncio.wait_for(
-        layer.group_send(LINE_GROUP, {"type": "line.event", "event": data}),
+        # Encoded once here, not once per viewer: every consumer sends this text as it is.
+        layer.group_send(LINE_GROUP, {"type": "line.event", "event": data,
+                                      "text": json.dumps({"type": "event", "event": data})}),
         timeout=BROADCAST_TIMEOUT_SECONDS,
     )
     if data["to_status"] == "queued" and data["intent_id"]:
