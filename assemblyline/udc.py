@@ -24,6 +24,7 @@ from assemblyline.health import database_check
 from assemblyline.requeststats import stats
 from assemblyline.schema import errors
 from executors.live import live
+from intents.apis import _valid
 
 log = structlog.get_logger("assemblyline.udc")
 
@@ -33,14 +34,6 @@ FEATURES = [
     "websocket_events", "leases_and_reaper", "idempotent_submit", "long_poll",
     "separation_of_duties", "stall_detection", "spillover", "fair_share",
 ]
-
-
-def _valid(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise serializers.ValidationError({"non_field_errors": ["the body must be a JSON object"]})
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class CapabilitiesSerializer(serializers.Serializer[Any]):

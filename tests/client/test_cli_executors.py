@@ -11,13 +11,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from executors.models import Executor, Role
 from executors.services import token_create
 from intents.models import Intent, IntentEvent
+from tests.reliability.test_faults import wait_until
 from tests.servers import ROOT, Server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,15 +50,6 @@ def cli_env(server: Server, token: str, **extra: str) -> dict[str, str]:
             **extra}
 
 
-def wait_for(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_two_cli_executors_drive_an_intent_through_all_phases(
     server: Server, tmp_path: Path
 ) -> None:
@@ -85,7 +76,7 @@ def test_two_cli_executors_drive_an_intent_through_all_phases(
             env=cli_env(server, token, RECORD_DIR=str(record), FAIL_PHASE="build"),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT))
     try:
-        wait_for(lambda: Intent.objects.get(pk=intent_id).status == "completed", 90,
+        wait_until(lambda: Intent.objects.get(pk=intent_id).status == "completed", 90,
                  "the intent to complete")
     finally:
         for worker in workers:
