@@ -18,7 +18,9 @@ from tests.servers import Server
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(postgres: None) -> None:
+def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(
+    postgres: None, tmp_path: Path
+) -> None:
     token = token_create(name="fuzzer", role=Role.ADMIN)[1]
     # A short long-poll ceiling, so fuzzed `wait` values cost at most a second each.
     server = Server({"LONG_POLL_MAX_SECONDS": "1"}).start()
@@ -32,6 +34,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(postgres: Non
              "--max-examples", "15", "--seed", "42", "--workers", "2",
              "--request-timeout", "20"],
             capture_output=True, text=True, timeout=600,
+            cwd=tmp_path,  # its cache directory goes there, not into the checkout
         )
     finally:
         server.stop()
