@@ -21,6 +21,8 @@ from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
 
+from assemblyline.requeststats import stats
+
 SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
@@ -111,6 +113,7 @@ def _start(request: HttpRequest) -> tuple[str, float]:
 def _finish(request: HttpRequest, response: HttpResponse, request_id: str,
             started: float) -> HttpResponse:
     response["X-Request-ID"] = request_id
+    stats.record(response.status_code)
     requests_log.info(
         "request",
         method=request.method,
@@ -125,7 +128,8 @@ def _finish(request: HttpRequest, response: HttpResponse, request_id: str,
 @sync_and_async_middleware
 def request_log_middleware(get_response: Callable[[HttpRequest], Any]) -> Any:
     """Binds a request id (the caller's X-Request-ID or a new one) for every log line of the
-    request, answers it in X-Request-ID, and logs one `request` line."""
+    request, answers it in X-Request-ID, logs one `request` line and counts it for the UDC
+    `GET /state`."""
     if iscoroutinefunction(get_response):
 
         async def async_middleware(request: HttpRequest) -> HttpResponse:

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
-
-from asgiref.sync import iscoroutinefunction
-from django.http import HttpRequest, HttpResponse
-from django.utils.decorators import sync_and_async_middleware
 
 
 class RequestStats:
@@ -52,31 +46,3 @@ class RequestStats:
 
 
 stats = RequestStats()
-
-
-@sync_and_async_middleware
-def request_stats_middleware(get_response: Callable[[HttpRequest], Any]) -> Any:
-    """Counts every response; async-capable so async views (the long poll) stay async."""
-    if iscoroutinefunction(get_response):
-
-        async def async_middleware(request: HttpRequest) -> HttpResponse:
-            try:
-                response = await get_response(request)
-            except Exception:
-                stats.record(500)
-                raise
-            stats.record(response.status_code)
-            return response
-
-        return async_middleware
-
-    def middleware(request: HttpRequest) -> HttpResponse:
-        try:
-            response = get_response(request)
-        except Exception:
-            stats.record(500)
-            raise
-        stats.record(response.status_code)
-        return response
-
-    return middleware

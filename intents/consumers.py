@@ -8,7 +8,6 @@ another site cannot ride a logged-in browser's cookie) or, for programs, the API
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlparse
 
@@ -81,7 +80,4 @@ class LineConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "snapshot", "state": state})
 
     async def line_event(self, message: dict[str, Any]) -> None:
-        text = message.get("text")
-        if text is None:  # a message from an older process during a rolling deploy
-            text = json.dumps({"type": "event", "event": message["event"]})
-        await self.send(text_data=text)
+        await self.send(text_data=message["text"])

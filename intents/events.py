@@ -76,7 +76,7 @@ def publish(event: IntentEvent) -> None:
 async def _send(layer: Any, data: dict[str, Any]) -> None:
     await asyncio.wait_for(
         # Encoded once here, not once per viewer: every consumer sends this text as it is.
-        layer.group_send(LINE_GROUP, {"type": "line.event", "event": data,
+        layer.group_send(LINE_GROUP, {"type": "line.event",
                                       "text": json.dumps({"type": "event", "event": data})}),
         timeout=BROADCAST_TIMEOUT_SECONDS,
     )

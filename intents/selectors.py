@@ -439,11 +439,6 @@ def review_inbox(*, now: datetime) -> list[dict[str, Any]]:
 # --- The dashboard's views of the line --------------------------------------------------
 
 
-def queue_by_priority() -> dict[str, dict[str, int]]:
-    """Queued intents by phase and priority."""
-    return queue_counts().by_priority
-
-
 # The dashboard lists at most this many intents in progress and events.
 WORK_IN_PROGRESS_SHOWN = 100
 RECENT_EVENTS_SHOWN = 30

@@ -8,7 +8,6 @@ slow service must not hold row locks), which `_guard` enforces.
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 import time
@@ -22,6 +21,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from assemblyline import registry
 from verification.base import Checker, CheckResult
 from verification.checks.spec import ENDPOINT, read_spec
 
@@ -279,12 +279,12 @@ class RegistryCheck(LiveChecker):
         if not path:
             return CheckResult(True, "no service registry configured")
         try:
-            services = json.loads(Path(path).read_text(encoding="utf-8")).get("services", [])
-        except (OSError, ValueError, AttributeError) as exc:
+            services = registry.read(path)["services"]
+        except (OSError, ValueError) as exc:
             return CheckResult(False, f"service registry {path} unreadable: {exc}")
         body, why = json_fields(probe(client, "GET", base + "/health"), ["service"])
         name = artifacts.get("service_name") or (body or {}).get("service")
-        for entry in services if isinstance(services, list) else []:
+        for entry in services:
             if not isinstance(entry, dict):
                 continue
             urls = {str(entry.get(k) or "").rstrip("/") for k in ("url_local", "url_production")}
