@@ -265,11 +265,14 @@ REDIS_RETRY_SECONDS = envfloat("REDIS_RETRY_SECONDS", 5.0)
 # runs the stall and review-SLA sweeps. Also `python manage.py reap`.
 REAPER_ENABLED = envbool("REAPER", True)
 REAPER_INTERVAL_SECONDS = envfloat("REAPER_INTERVAL_SECONDS", 5.0)
-# Long poll: GET /work/next?wait=N holds at most this long; without a notice it re-checks
-# the queue this often (backoffs ending, notices lost while Redis was away).
 # Below this many open intents /state counts exactly on every read; above it, it reads the
 # reaper's snapshot (refreshed every pass) and says so (intents/counts.py).
 COUNTS_EXACT_BELOW = envint("COUNTS_EXACT_BELOW", 20_000)
+# WebSocket viewers get at most one frame per this many seconds; events arriving closer
+# together go in one frame (intents/fanout.py). A lone event is sent at once.
+WS_BATCH_SECONDS = envfloat("WS_BATCH_SECONDS", 0.05)
+# Long poll: GET /work/next?wait=N holds at most this long; without a notice it re-checks
+# the queue this often (backoffs ending, notices lost while Redis was away).
 LONG_POLL_MAX_SECONDS = envfloat("LONG_POLL_MAX_SECONDS", 30.0)
 LONG_POLL_RECHECK_SECONDS = envfloat("LONG_POLL_RECHECK_SECONDS", 30.0)
 # Input limits: request bodies (413), JSON nesting depth and artifacts size (400).

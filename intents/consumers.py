@@ -1,4 +1,6 @@
-"""WebSocket `ws/assembly-line/`: a snapshot of the line on connect, then every committed event.
+"""WebSocket `ws/assembly-line/`: a snapshot of the line on connect, then every committed event
+(`{"type": "event"}` each; with `?batch=1`, `{"type": "events"}` for several that came
+together: intents/fanout.py).
 
 Authenticated by the Django session (the dashboard; the page's Origin must match the host, so
 another site cannot ride a logged-in browser's cookie) or, for programs, the API token in an
@@ -9,7 +11,7 @@ another site cannot ride a logged-in browser's cookie) or, for programs, the API
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import structlog
 from channels.db import database_sync_to_async
@@ -17,7 +19,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from assemblyline.metrics import WEBSOCKET_CONNECTIONS
 from executors.authentication import Principal, principal_for_user, verify_token
-from intents.events import LINE_GROUP
+from intents.fanout import fanout
 from intents.selectors import line_state
 
 log = structlog.get_logger("assemblyline.websocket")
@@ -55,19 +57,35 @@ class LineConsumer(AsyncJsonWebsocketConsumer):
             log.info("websocket_refused", path=self.scope.get("path"))
             await self.close(code=4401)
             return
-        await self.channel_layer.group_add(LINE_GROUP, self.channel_name)
         await self.accept()
         self.counted = True
         WEBSOCKET_CONNECTIONS.inc()
         log.info("websocket_connect", principal=self.principal.name)
+        # Events from here on, through the process's one listener (intents/fanout.py); those
+        # that come while the snapshot is read are held and sent after it.
+        self.batched = parse_qs(self.scope.get("query_string", b"").decode()).get(
+            "batch") == ["1"]
+        self.held: list[str] | None = []
+        await fanout().add_viewer(self)
         await self.send_snapshot()
+        held, self.held = self.held, None
+        for text in held:
+            await self.send(text_data=text)
+
+    async def deliver(self, frames: list[str]) -> None:
+        """Events from the fanout, already framed for this viewer."""
+        if self.held is not None:
+            self.held.extend(frames)
+            return
+        for text in frames:
+            await self.send(text_data=text)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "counted", False):
             WEBSOCKET_CONNECTIONS.dec()
             self.counted = False
             log.info("websocket_disconnect", principal=self.principal.name, code=code)
-        await self.channel_layer.group_discard(LINE_GROUP, self.channel_name)
+        fanout().remove_viewer(self)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("action") == "snapshot":
@@ -78,6 +96,3 @@ class LineConsumer(AsyncJsonWebsocketConsumer):
     async def send_snapshot(self) -> None:
         state = await database_sync_to_async(line_state)()
         await self.send_json({"type": "snapshot", "state": state})
-
-    async def line_event(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=message["text"])

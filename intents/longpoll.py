@@ -2,29 +2,26 @@
 executor arrives or N seconds pass, without holding a thread.
 
 The claim itself stays the DRF view (auth, validation, errors, the spec's answer). This async
-wrapper calls it; when nothing was assigned and `wait` is left, it waits on the channel layer's
-work group (told after commit whenever an intent enters a queue, from any process through
-Redis) and tries again. Every LONG_POLL_RECHECK_SECONDS without a notice it takes a cheap look
-(one indexed query) and claims when something is queued, so work whose backoff ends, or a
-notice lost while Redis was away, is still picked up. An idle executor costs one full claim
-per wait, and holds no database connection while it waits."""
+wrapper calls it; when nothing was assigned and `wait` is left, it waits for a work notice
+(told after commit whenever an intent enters a queue, from any process through Redis, to the
+process's one listener: intents/fanout.py) and tries again. Every LONG_POLL_RECHECK_SECONDS
+without a notice it takes a cheap look (one indexed query) and claims when something is queued,
+so work whose backoff ends, or a notice lost while Redis was away, is still picked up. An idle
+executor costs one full claim per wait, and holds no database connection while it waits."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import time
 from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
 
-from intents.events import WORK_GROUP
+from intents.fanout import fanout
 
 
 def requested_wait(request: HttpRequest) -> float:
@@ -38,42 +35,6 @@ def requested_wait(request: HttpRequest) -> float:
 def wants_more(response: HttpResponse) -> bool:
     data = getattr(response, "data", None)
     return response.status_code == 200 and isinstance(data, dict) and not data.get("assigned")
-
-
-class WorkSignal:
-    """A channel in the work group; `wait(timeout)` returns when a notice arrives."""
-
-    def __init__(self) -> None:
-        self.layer = get_channel_layer()
-        self.channel = ""
-
-    async def __aenter__(self) -> WorkSignal:
-        if self.layer is not None:
-            try:
-                self.channel = await self.layer.new_channel("work.")
-                await self.layer.group_add(WORK_GROUP, self.channel)
-            except Exception:  # Redis away: fall back to re-checking on a timer
-                self.channel = ""
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        if self.channel:
-            with contextlib.suppress(Exception):
-                await self.layer.group_discard(WORK_GROUP, self.channel)
-
-    async def wait(self, timeout: float) -> bool:
-        """True when a notice came, False when the time ran out."""
-        if not self.channel:
-            await asyncio.sleep(timeout)
-            return False
-        try:
-            await asyncio.wait_for(self.layer.receive(self.channel), timeout)
-            return True
-        except TimeoutError:
-            return False
-        except Exception:
-            await asyncio.sleep(timeout)
-            return False
 
 
 def queue_has_work() -> bool:
@@ -104,20 +65,20 @@ def long_poll(view: Callable[..., HttpResponse]) -> Callable[..., Any]:
         if wait <= 0 or not wants_more(response):
             return response
         deadline = time.monotonic() + wait
-        async with WorkSignal() as signal:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    # Nothing came: the first answer (assigned: false, and why) stands.
-                    return response
-                await release()
-                noticed = await signal.wait(min(left, settings.LONG_POLL_RECHECK_SECONDS))
-                # The full claim (auth, rules, locks) only when work may be there: a notice,
-                # or a queued intent seen by a cheap look (backoffs ending, lost notices).
-                if noticed or await has_work():
-                    attempt = await sync_view(request, *args, **kwargs)
-                    if not wants_more(attempt):
-                        return attempt
-                    response = attempt
+        listener = fanout()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                # Nothing came: the first answer (assigned: false, and why) stands.
+                return response
+            await release()
+            noticed = await listener.wait_for_work(min(left, settings.LONG_POLL_RECHECK_SECONDS))
+            # The full claim (auth, rules, locks) only when work may be there: a notice,
+            # or a queued intent seen by a cheap look (backoffs ending, lost notices).
+            if noticed or await has_work():
+                attempt = await sync_view(request, *args, **kwargs)
+                if not wants_more(attempt):
+                    return attempt
+                response = attempt
 
     return wrapper

@@ -195,7 +195,17 @@ class _Base:
         return kwargs
 
     def _ws_url(self) -> str:
-        return self.base_url.replace("http", "ws", 1) + "/ws/assembly-line/"
+        # batch=1: events that come together arrive in one frame; `messages` splits them.
+        return self.base_url.replace("http", "ws", 1) + "/ws/assembly-line/?batch=1"
+
+
+def messages(text: str) -> list[dict[str, Any]]:
+    """One WebSocket frame as the stream's messages: a `snapshot`, or one `event` message per
+    state change (a batched `events` frame is split)."""
+    message = json.loads(text)
+    if message.get("type") == "events":
+        return [{"type": "event", "event": event} for event in message.get("events", [])]
+    return [message]
 
 
 class Client(_Base):
@@ -294,7 +304,7 @@ class Client(_Base):
                 with connect_ws(self._ws_url(), self.http) as ws:
                     attempt = 0
                     while True:
-                        yield json.loads(ws.receive_text())
+                        yield from messages(ws.receive_text())
             except WebSocketUpgradeError as exc:
                 raise errors.Unauthorized(exc.response.status_code, "websocket_refused",
                                           "the event stream refused this token") from exc
@@ -410,7 +420,8 @@ class AsyncClient(_Base):
                     async with aconnect_ws(self._ws_url(), self.http) as ws:
                         attempt = 0
                         while True:
-                            await queue.put(json.loads(await ws.receive_text()))
+                            for message in messages(await ws.receive_text()):
+                                await queue.put(message)
                 except WebSocketUpgradeError as exc:
                     await queue.put(errors.Unauthorized(
                         exc.response.status_code, "websocket_refused",

@@ -150,6 +150,13 @@
     }, Math.max(0, wait));
   }
 
+  function applyEvents(list) {
+    list.forEach(applyEvent);
+    renderWip();
+    renderEvents();
+    askSnapshot();  // the aggregates (queue, tiles, executors) from the server, at most once a second
+  }
+
   function applyEvent(e) {
     window.assemblyLine.events++;
     events.unshift(e);
@@ -163,15 +170,12 @@
     } else if (e.kind === "stalled") {
       (state.work_in_progress || []).forEach(function (w) { if (w.intent_id === e.intent_id) w.stalled = true; });
     }
-    renderWip();
-    renderEvents();
-    askSnapshot();  // the aggregates (queue, tiles, executors) from the server, at most once a second
   }
 
   function connect() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     setConnection("connecting", attempt ? "reconnecting…" : "connecting…");
-    socket = new WebSocket(scheme + location.host + "/ws/assembly-line/");
+    socket = new WebSocket(scheme + location.host + "/ws/assembly-line/?batch=1");
     socket.onopen = function () { attempt = 0; setConnection("live", "live"); };
     socket.onmessage = function (message) {
       var data = JSON.parse(message.data);
@@ -180,7 +184,9 @@
         window.assemblyLine.snapshots++;
         renderAll();
       } else if (data.type === "event") {
-        applyEvent(data.event);
+        applyEvents([data.event]);
+      } else if (data.type === "events") {  // several that came together (?batch=1)
+        applyEvents(data.events);
       }
     };
     socket.onclose = function (close) {

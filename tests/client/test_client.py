@@ -229,3 +229,13 @@ def test_a_client_generated_by_openapi_python_client_submits_and_claims(
     assert work.assigned is True
     assert work.intent.id == answer.intent_id and work.intent.title == "generated"
     assert work.handoff.attempt == 1
+
+
+def test_the_stream_splits_a_batched_frame_into_one_event_message_each() -> None:
+    from assembly_line_client.client import messages
+
+    assert messages('{"type": "snapshot", "state": {}}') == [{"type": "snapshot", "state": {}}]
+    assert messages('{"type": "event", "event": {"id": 1}}') == [
+        {"type": "event", "event": {"id": 1}}]
+    assert messages('{"type": "events", "events": [{"id": 1}, {"id": 2}]}') == [
+        {"type": "event", "event": {"id": 1}}, {"type": "event", "event": {"id": 2}}]

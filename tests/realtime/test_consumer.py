@@ -18,7 +18,7 @@ from assemblyline.asgi import application
 from executors.models import Executor, Role
 from executors.services import token_create
 from intents import reaper, services
-from intents.models import Intent
+from intents.models import Intent, IntentEvent
 from tests.conftest import SPEC_OK, need, phase_artifacts
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -170,3 +170,43 @@ async def test_a_rolled_back_change_publishes_nothing(redis_layer: None) -> None
     await sync_to_async(services.intent_submit)(actor="a", title="kept", spec_text=SPEC_OK)
     assert (await next_of_kind(communicator, "submitted"))["intent_id"]
     await communicator.disconnect()
+
+
+async def test_batched_viewer_gets_events_together_plain_viewer_one_by_one(
+    redis_layer: None, settings: Any
+) -> None:
+    """`?batch=1` (the dashboard, the client): events that come within WS_BATCH_SECONDS of
+    the last frame share one `events` frame; a plain viewer gets one `event` frame each. Both
+    get every event, in commit order."""
+    settings.WS_BATCH_SECONDS = 1.0
+    viewer = await sync_to_async(token)()
+    auth = (b"authorization", f"Bearer {viewer}".encode())
+    plain = WebsocketCommunicator(application, "/ws/assembly-line/", headers=[auth])
+    batched = WebsocketCommunicator(application, "/ws/assembly-line/?batch=1", headers=[auth])
+    for communicator in (plain, batched):
+        assert (await communicator.connect(timeout=5))[0]
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+
+    def submit_five() -> list[str]:
+        return [services.intent_submit(actor="a", title=f"n{n}", spec_text=SPEC_OK).id
+                for n in range(5)]
+
+    ids = await sync_to_async(submit_five)()
+    count = await sync_to_async(IntentEvent.objects.count)()  # each submit: several events
+    frames = [await plain.receive_json_from(timeout=5) for _ in range(count)]
+    assert {f["type"] for f in frames} == {"event"}
+    one_by_one = [f["event"] for f in frames]
+    assert [e["intent_id"] for e in one_by_one if e["kind"] == "submitted"] == ids
+    together: list[dict[str, Any]] = []
+    kinds = []
+    while len(together) < count:
+        message = await batched.receive_json_from(timeout=5)
+        kinds.append(message["type"])
+        together += message["events"] if message["type"] == "events" else [message["event"]]
+    assert together == one_by_one
+    # The first frame goes at once; all that came within the window after it: one frame.
+    assert len(kinds) == 2 and kinds[1] == "events"
+    assert await plain.receive_nothing(timeout=0.3)
+    assert await batched.receive_nothing(timeout=0.3)
+    await plain.disconnect()
+    await batched.disconnect()
