@@ -10,7 +10,12 @@ from typing import Any
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assemblyline.settings")
-django_asgi_app = get_asgi_application()
+get_asgi_application()  # django.setup(), as Django's own entry point does
+
+from assemblyline.handlers import SyncChainASGIHandler  # noqa: E402
+
+# Django's handler, with the middleware chain run in one call (assemblyline/handlers.py).
+django_asgi_app = SyncChainASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -79,7 +79,9 @@ class Daphne:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(RESULTS / f"server-{self.port}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "-v", "0",
+            # BENCH_SERVER_CMD: e.g. a script that runs Daphne under a profiler.
+            [sys.executable, *os.environ.get("BENCH_SERVER_CMD", "-m daphne").split(),
+             "-b", "127.0.0.1", "-p", str(self.port), "-v", "0",
              "assemblyline.asgi:application"],
             cwd=ROOT, env=server_env(database), stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(200):
@@ -155,11 +157,17 @@ def spawn(target: Any, *args: Any) -> tuple[Any, Any]:
 
 
 def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: int,
-             viewers: int, seconds: float) -> dict[str, Any]:
-    print(f"--- {name}: {processes} process(es), {executors} executors, {viewers} viewers",
-          flush=True)
+             viewers: int, seconds: float, interval: float = 0.0,
+             claims_only: bool = False) -> dict[str, Any]:
+    print(f"--- {name}", flush=True)
     load.reset(PG + BENCH_DB)
     flush_redis()
+    from executors.models import Executor
+
+    chosen = tokens["fleet"][:executors]
+    # Claims only: executors never hand work back, so they may hold any number at once.
+    Executor.objects.filter(pk__in=[e for e, _ in chosen]).update(
+        max_concurrent=1_000_000 if claims_only else 1)
     load.bulk(PG + BENCH_DB, count=20_000, spec=fleet.SPEC, prefix="w")
     servers = [Daphne(BENCH_DB) for _ in range(processes)]
     urls = [s.url for s in servers]
@@ -179,18 +187,19 @@ def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: in
                 time.sleep(0.5)
         profiler = None
         if os.environ.get("BENCH_PROFILE"):
-            # py-spy on the (first) server: where its time goes under this load.
+            # py-spy on the (first) server: where its CPU goes under this load (--gil: only
+            # the thread holding the GIL, so waits on the database are not counted).
             profiler = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(servers[0].process.pid), "--duration",
-                 str(int(seconds)), "--format", "raw", "--nonblocking", "-o",
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                 str(servers[0].process.pid), "--duration", str(int(seconds)), "--format", "raw",
+                 "--nonblocking", "--gil", "-o",
                  str(RESULTS / f"profile-{processes}p-{executors}e.txt")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu0 = [s.cpu_seconds() for s in servers]
         wall0 = time.monotonic()
-        chosen = tokens["fleet"][:executors]
         groups = [chosen[i::4] for i in range(4)]
-        workers = [spawn(fleet.executors, urls[i % len(urls)], group, seconds)
-                   for i, group in enumerate(groups)]
+        workers = [spawn(fleet.executors, urls[i % len(urls)], group, seconds, interval,
+                         claims_only) for i, group in enumerate(groups)]
         feeder = spawn(fleet.submitter, urls[0], tokens["submitter"], seconds, 20.0)
         results = [out.get(timeout=seconds + 120) for _, out in workers]
         wall = time.monotonic() - wall0
@@ -215,6 +224,8 @@ def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: in
     cycles = sum(r["cycles"] for r in results)
     summary = {
         "name": name, "processes": processes, "executors": executors, "viewers": viewers,
+        "interval": interval, "claims_only": claims_only,
+        "offered_per_second": round(executors / interval) if interval else None,
         "seconds": round(wall, 1), "cycles": cycles,
         "cycles_per_second": round(cycles / wall, 1),
         "claims_per_second": round(len(merged["claim"]) / wall, 1),
@@ -337,15 +348,41 @@ def references(clients: int, quick: bool) -> dict[str, Any]:
     return {"pgbench": pg, "procrastinate": proc}
 
 
+# (key, name, load): the report's targets read them by key.
+SCENARIOS: list[tuple[str, str, dict[str, Any]]] = [
+    ("claims-1p", "claims only, 1 process, 50 executors",
+     {"processes": 1, "executors": 50, "viewers": 0, "claims_only": True}),
+    ("claims-2p", "claims only, 2 processes, 50 executors",
+     {"processes": 2, "executors": 50, "viewers": 0, "claims_only": True}),
+    ("sat-50", "1 process, 50 executors, 100 viewers",
+     {"processes": 1, "executors": 50, "viewers": 100}),
+    ("paced-50", "1 process, 50 executors (1 call/s each), 100 viewers",
+     {"processes": 1, "executors": 50, "viewers": 100, "interval": 1.0}),
+    ("sat-200-1p", "1 process, 200 executors, 1000 viewers",
+     {"processes": 1, "executors": 200, "viewers": 1000}),
+    ("sat-200-2p", "2 processes, 200 executors, 1000 viewers",
+     {"processes": 2, "executors": 200, "viewers": 1000}),
+    ("paced-200-2p", "2 processes, 200 executors (1 call/2 s each), 1000 viewers",
+     {"processes": 2, "executors": 200, "viewers": 1000, "interval": 2.0}),
+]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="short runs, 100k not 1M")
     parser.add_argument("--no-readme", action="store_true")
     parser.add_argument("--only", choices=["scenarios", "idle", "scaling"],
                         help="one part alone (no report)")
+    parser.add_argument("--processes", type=int, default=1, help="with --only scenarios")
+    parser.add_argument("--executors", type=int, default=50, help="with --only scenarios")
+    parser.add_argument("--viewers", type=int, default=0, help="with --only scenarios")
+    parser.add_argument("--interval", type=float, default=0.0,
+                        help="with --only scenarios: one call per executor per this many s")
+    parser.add_argument("--claims-only", action="store_true", help="with --only scenarios")
+    parser.add_argument("--seconds", type=float, help="length of each load scenario")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    seconds = 8 if args.quick else 15
+    seconds = args.seconds or (8 if args.quick else 15)
     recreate(BENCH_DB)
     migrate(BENCH_DB)
     setup_django()
@@ -353,8 +390,10 @@ def main() -> int:
     load.bulk(PG + BENCH_DB, count=10, spec=fleet.SPEC, prefix="c")
     started = time.time()
     if args.only == "scenarios":
-        scenario("1 process, 50 executors, 0 viewers", tokens, processes=1, executors=50,
-                 viewers=0, seconds=seconds)
+        scenario(f"{args.processes} process(es), {args.executors} executors, {args.viewers} "
+                 f"viewers, interval {args.interval}, claims only {args.claims_only}", tokens,
+                 processes=args.processes, executors=args.executors, viewers=args.viewers,
+                 seconds=seconds, interval=args.interval, claims_only=args.claims_only)
         return 0
     if args.only == "idle":
         idle_long_poll(tokens, 200, 30)
@@ -367,12 +406,8 @@ def main() -> int:
                     "platform": platform.platform()},
         "references": references(50, args.quick),
         "scenarios": [
-            scenario("1 process, 50 executors, 100 viewers", tokens, processes=1,
-                     executors=50, viewers=100, seconds=seconds),
-            scenario("1 process, 200 executors, 1000 viewers", tokens, processes=1,
-                     executors=200, viewers=1000, seconds=seconds),
-            scenario("2 processes, 200 executors, 1000 viewers", tokens, processes=2,
-                     executors=200, viewers=1000, seconds=seconds),
+            {"key": key, **scenario(name, tokens, seconds=seconds, **kw)}
+            for key, name, kw in SCENARIOS
         ],
         "idle_long_poll": idle_long_poll(tokens, 200, 15 if args.quick else 30),
         "scaling": scaling(tokens, [1_000, 10_000, 100_000] if args.quick

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import threading
 import time
 from datetime import datetime
@@ -36,8 +37,15 @@ ARTIFACTS = {
 }
 
 
-def executors(url: str, fleet: list[tuple[str, str]], seconds: float, out: Any) -> None:
-    """Threads, one per executor; latencies in ms per endpoint, cycles (completes)."""
+def executors(url: str, fleet: list[tuple[str, str]], seconds: float, interval: float,
+              claims_only: bool, out: Any) -> None:
+    """Threads, one per executor; latencies in ms per endpoint, cycles (completes).
+
+    interval 0: each executor calls again as soon as it has its answer (a closed loop: the
+    server's throughput). interval > 0: each executor makes one call per `interval` seconds
+    (an offered load of executors / interval calls a second: latency below saturation).
+    claims_only: claim after claim (executors with a large max_concurrent), no progress or
+    complete: the HTTP claim rate, beside pgbench's."""
     stop = time.monotonic() + seconds
     lock = threading.Lock()
     result: dict[str, Any] = {"claim": [], "claim_empty": [], "progress": [], "complete": [],
@@ -47,6 +55,8 @@ def executors(url: str, fleet: list[tuple[str, str]], seconds: float, out: Any) 
         local: dict[str, Any] = {k: [] for k in ("claim", "claim_empty", "progress",
                                                  "complete")}
         cycles = errors = 0
+        # Executors start spread over one interval, not all in the same instant.
+        time.sleep(random.uniform(0, interval))
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
                           timeout=30) as http:
             def timed(kind: str, method: str, path: str, **kw: Any) -> httpx.Response | None:
@@ -57,22 +67,26 @@ def executors(url: str, fleet: list[tuple[str, str]], seconds: float, out: Any) 
                 except httpx.HTTPError:
                     errors += 1
                     return None
-                elapsed = (time.perf_counter() - start) * 1000
+                elapsed = time.perf_counter() - start
                 if response.status_code >= 500:
                     errors += 1
-                local[kind].append(elapsed)
+                if kind == "claim" and not (response.status_code == 200
+                                            and response.json().get("assigned")):
+                    kind = "claim_empty"
+                local[kind].append(elapsed * 1000)
+                if interval > elapsed:
+                    time.sleep(interval - elapsed)
                 return response
 
             while time.monotonic() < stop:
-                start = time.perf_counter()
-                claim = http.get("/assembly-line/work/next", params={"executor_id": executor_id})
-                elapsed = (time.perf_counter() - start) * 1000
-                body = claim.json() if claim.status_code == 200 else {}
+                claim = timed("claim", "GET", "/assembly-line/work/next",
+                              params={"executor_id": executor_id})
+                body = claim.json() if claim is not None and claim.status_code == 200 else {}
                 if not body.get("assigned"):
-                    local["claim_empty"].append(elapsed)
                     time.sleep(0.02)
                     continue
-                local["claim"].append(elapsed)
+                if claims_only:
+                    continue
                 intent, phase = body["intent"]["id"], body["intent"]["current_phase"]
                 for step in (0.25, 0.5, 0.75):
                     timed("progress", "POST", "/assembly-line/work/progress", json={

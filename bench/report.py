@@ -13,28 +13,42 @@ def _ms(value: Any) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _by_key(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["key"]: s for s in result["scenarios"]}
+
+
+def _worst_p99(s: dict[str, Any]) -> float:
+    return max(s["endpoints"][k]["p99"] or 0 for k in ("claim", "progress", "complete"))
+
+
 def targets(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    s50, s200, s2p = result["scenarios"]
+    by = _by_key(result)
     pg = result["references"]["pgbench"]["claims_per_second"]
     proc = result["references"]["procrastinate"]["jobs_per_second"]
-    worst50 = max(s50["endpoints"][k]["p99"] or 0 for k in ("claim", "progress", "complete"))
+    paced50, sat50 = by["paced-50"], by["sat-50"]
+    worst50 = _worst_p99(paced50)
     steps = result["scaling"]["steps"]
     claim_1k, claim_top = steps[0]["claim_ms"]["p99"], steps[-1]["claim_ms"]["p99"]
     state_top = result["scaling"]["with_history"]["state_ms"]["p99"]
-    ws = s200["websocket_ms"].get("p99")
-    rss = max(s200["peak_rss_mb"] + s2p["peak_rss_mb"])
+    ws_paced = by["paced-200-2p"]["websocket_ms"].get("p99")
+    ws_sat = by["sat-200-2p"]["websocket_ms"].get("p99")
+    rss = max(r for s in result["scenarios"] if s["executors"] == 200 for r in s["peak_rss_mb"])
     idle = result["idle_long_poll"]["cpu_percent_of_one_core"]
-    best_claims = max(s["claims_per_second"] for s in result["scenarios"])
-    best_cycles = max(s["cycles_per_second"] for s in result["scenarios"])
+    claims = max(s["claims_per_second"] for s in result["scenarios"] if s["claims_only"])
+    cycles = max(s["cycles_per_second"] for s in result["scenarios"] if not s["claims_only"])
     return [
-        (f"p99 of every executor endpoint ≤ 20 ms with 50 executors: {worst50:.1f} ms",
-         "≤ 20 ms", worst50 <= 20),
-        (f"claims ≥ 25% of the pgbench claim limit: {best_claims:.0f}/s of {pg:.0f}/s = "
-         f"{best_claims / pg:.1%}", "≥ 25%", best_claims >= 0.25 * pg),
-        (f"claim→complete cycles/s ≥ Procrastinate's no-op jobs/s: {best_cycles:.0f} vs "
-         f"{proc:.0f}", "≥ 1×", best_cycles >= proc),
-        (f"WebSocket commit→client p99 with 1,000 connections: {_ms(ws)} ms", "≤ 100 ms",
-         ws is not None and ws <= 100),
+        (f"p99 of every executor endpoint ≤ 20 ms with 50 executors, each making one call a "
+         f"second ({paced50['offered_per_second']} calls/s): {worst50:.1f} ms (with no pause "
+         f"between calls, the server saturated: {_worst_p99(sat50):.1f} ms)", "≤ 20 ms",
+         worst50 <= 20),
+        (f"claims ≥ 25% of the pgbench claim limit: {claims:.0f}/s of {pg:.0f}/s = "
+         f"{claims / pg:.1%}", "≥ 25%", claims >= 0.25 * pg),
+        (f"claim→complete cycles/s ≥ Procrastinate's no-op jobs/s: {cycles:.0f} vs "
+         f"{proc:.0f}", "≥ 1×", cycles >= proc),
+        (f"WebSocket commit→client p99 with 1,000 connections, "
+         f"{by['paced-200-2p']['offered_per_second']} calls/s: {_ms(ws_paced)} ms "
+         f"(server saturated: {_ms(ws_sat)} ms)", "≤ 100 ms",
+         ws_paced is not None and ws_paced <= 100),
         (f"claim p99 at {steps[-1]['queued']:,} queued vs 1k: {claim_top:.1f} vs "
          f"{claim_1k:.1f} ms ({claim_top / claim_1k:.2f}×)", "≤ 1.5×",
          claim_top <= 1.5 * claim_1k),
@@ -48,14 +62,16 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        "| run | cycles/s | claims/s | claim p50/p95/p99 ms | progress p99 | complete p99 | "
-        "WS p50/p99 ms | CPU % | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | offered calls/s | cycles/s | claims/s | claim p50/p95/p99 ms | progress p99 | "
+        "complete p99 | WS p50/p99 ms | CPU % | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in result["scenarios"]:
         e, ws = s["endpoints"], s["websocket_ms"]
+        offered = s["offered_per_second"] or "saturating"
         lines.append(
-            f"| {s['name']} | {s['cycles_per_second']:.0f} | {s['claims_per_second']:.0f} | "
+            f"| {s['name']} | {offered} | {s['cycles_per_second']:.0f} | "
+            f"{s['claims_per_second']:.0f} | "
             f"{_ms(e['claim']['p50'])}/{_ms(e['claim']['p95'])}/{_ms(e['claim']['p99'])} | "
             f"{_ms(e['progress']['p99'])} | {_ms(e['complete']['p99'])} | "
             f"{_ms(ws.get('p50'))}/{_ms(ws.get('p99'))} | "
@@ -63,6 +79,10 @@ def markdown(result: dict[str, Any]) -> str:
             f"{'+'.join(f'{r:.0f}' for r in s['peak_rss_mb'])} |")
     refs = result["references"]
     lines += [
+        "",
+        "Saturating: every executor calls again as soon as it has its answer (the server's "
+        "throughput; latency is then mostly queueing). Offered N calls/s: each executor makes "
+        "one call per executors/N seconds (latency below saturation).",
         "",
         f"References in the same run: pgbench with our claim SQL, "
         f"{refs['pgbench']['clients']} clients: **{refs['pgbench']['claims_per_second']:.0f} "

@@ -57,11 +57,29 @@ def retry_backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.RETRY_BACKOFF_MAX_SECONDS))
 
 
-def _locked(intent_id: str) -> Intent:
-    intent = Intent.objects.select_for_update().filter(pk=intent_id).first()
-    if intent is None:
-        raise NotFound(f"intent {intent_id!r} not found")
-    return intent
+def _locked(intent_id: str, fields: tuple[str, ...] = ()) -> Intent:
+    """The intent, row-locked until the transaction ends; only `fields` are read (and then
+    saved) when given."""
+    queryset = Intent.objects.select_for_update()
+    if fields:
+        queryset = queryset.only(*fields)
+    try:
+        return queryset.get(pk=intent_id)
+    except Intent.DoesNotExist:
+        raise NotFound(f"intent {intent_id!r} not found") from None
+
+
+# What a claim writes (the spec and artifacts are read for the answer, not written back).
+CLAIM_FIELDS = (
+    "status", "assigned_to", "assigned_at", "lease_expires_at", "last_progress_at",
+    "stalled_at", "spilled", "updated_at",
+)
+
+# What a progress report reads and writes: the spec, artifacts and the rest stay unread.
+PROGRESS_FIELDS = (
+    "status", "current_phase", "assigned_to", "attempts", "phase_progress",
+    "progress_message", "last_progress_at", "stalled_at", "lease_expires_at", "updated_at",
+)
 
 
 # --- submit -------------------------------------------------------------------------------
@@ -194,7 +212,7 @@ def work_claim(*, executor: Executor, actor: str) -> Claim:
         intent.last_progress_at = now
         intent.stalled_at = None
         intent.spilled = dispatch.is_spill(executor, intent)
-        intent.save()
+        intent.save(update_fields=CLAIM_FIELDS)
         record_event(
             intent=intent,
             kind=EventKind.ASSIGNED,
@@ -253,7 +271,7 @@ def work_progress(
     moves assigned → in_progress (testing in the test phase); every report extends the lease."""
     now = timezone.now()
     with transaction.atomic():
-        intent = _locked(intent_id)
+        intent = _locked(intent_id, PROGRESS_FIELDS)
         _ensure_holder(intent, executor)
         _ensure_phase(intent, phase)
         from_status = intent.status

@@ -204,8 +204,9 @@ async def test_batched_viewer_gets_events_together_plain_viewer_one_by_one(
         kinds.append(message["type"])
         together += message["events"] if message["type"] == "events" else [message["event"]]
     assert together == one_by_one
-    # The first frame goes at once; all that came within the window after it: one frame.
-    assert len(kinds) == 2 and kinds[1] == "events"
+    # The first frame goes at once; all that came within the window after it: one frame
+    # (or all in the first, when they reached the listener together).
+    assert len(kinds) in (1, 2) and kinds[-1] == "events"
     assert await plain.receive_nothing(timeout=0.3)
     assert await batched.receive_nothing(timeout=0.3)
     await plain.disconnect()
