@@ -12,7 +12,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assemblyline.settings")
 get_asgi_application()  # django.setup(), as Django's own entry point does
 
-from assemblyline.handlers import SyncChainASGIHandler  # noqa: E402
+from assemblyline.handlers import SyncChainASGIHandler, tune_process  # noqa: E402
 
 # Django's handler, with the middleware chain run in one call (assemblyline/handlers.py).
 django_asgi_app = SyncChainASGIHandler()
@@ -29,6 +29,9 @@ from intents.reaper import start_reaper  # noqa: E402
 register_on_start()
 
 websocket_urls = [path("ws/assembly-line/", LineConsumer.as_asgi())]
+
+# Garbage collector and GIL switch interval for a serving process (handlers.tune_process).
+tune_process()
 
 
 class StartsReaper:

@@ -8,15 +8,29 @@ middleware, about twenty per request here. Measured with the benchmark (bench/),
 
 Here the chain is built in sync mode, as under WSGI, and a request to a synchronous view (all
 the REST API, admin, the dashboard) makes one hop: the whole chain and the view run in one
-call on the request's thread. A request to an async view (the long poll,
-`GET /assembly-line/work/next?wait=N`, which waits without holding a thread) goes through
-Django's own async chain, unchanged.
+call, on one of REQUEST_THREADS worker threads. A request to an async view that will wait
+(the long poll, `GET /assembly-line/work/next?wait=N`, which waits without holding a thread)
+goes through Django's own async chain, unchanged.
+
+Why a small, fixed pool rather than Django's thread per request: the event loop (HTTP
+parsing, WebSocket frames) needs the GIL too. With a thread per request, fifty busy executors
+meant fifty threads taking turns on the GIL with the loop, which then fell seconds behind
+(bench/); requests beyond the pool's size now wait in the loop, where waiting is cheap.
+A worker thread keeps its database connection between requests (from the connection pool
+when DB_POOL is on); it checks it before and after each request, as Django does at the
+start and end of every request.
 """
 
 from __future__ import annotations
 
+import gc
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
 from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
+from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, get_resolver
 
@@ -25,19 +39,56 @@ class SyncChainASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
         self.async_chain = ASGIHandler()  # Django's own, for async views
+        self.workers = ThreadPoolExecutor(settings.REQUEST_THREADS,
+                                          thread_name_prefix="request")
+        self.respond = sync_to_async(self.get_response_in_worker, thread_sensitive=False,
+                                     executor=self.workers)
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        if async_view(request):
+        if needs_async_chain(request):
             return await self.async_chain.get_response_async(request)
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        return await self.respond(request)
+
+    def get_response_in_worker(self, request: HttpRequest) -> HttpResponseBase:
+        close_old_connections()
+        try:
+            return self.get_response(request)
+        finally:
+            close_old_connections()
 
 
-def async_view(request: HttpRequest) -> bool:
+def tune_process() -> None:
+    """Once per server process, after start-up (measured with bench/, where both halved the
+    executor calls' p99 under load):
+
+    - the garbage collector: what start-up made is frozen (never scanned again), and a young
+      collection runs after GC_GEN0_THRESHOLD allocations, not 700: the ORM allocates a lot
+      per request, and the default made full collections stall every thread and the event
+      loop for tens of milliseconds, many times a second;
+    - the GIL switch interval (GIL_SWITCH_SECONDS, 5 ms by default in Python): the event loop
+      and a request waiting on the database get the interpreter back sooner from a thread
+      that is computing.
+    """
+    gc.freeze()
+    gc.set_threshold(settings.GC_GEN0_THRESHOLD, 20, 20)
+    if settings.GIL_SWITCH_SECONDS:
+        sys.setswitchinterval(settings.GIL_SWITCH_SECONDS)
+
+
+def needs_async_chain(request: HttpRequest) -> bool:
+    """An async view that will wait (a long poll with `wait` > 0) runs in Django's async chain.
+    One that says it will not (`view.waits(request)` is 0: a plain claim) runs in the sync
+    chain like every other request, where Django calls it through `async_to_sync`: two hops,
+    not the async chain's twenty."""
     try:
         match = get_resolver().resolve(request.path_info)
     except Resolver404:
         return False
-    return iscoroutinefunction(match.func)
+    view = match.func
+    if not iscoroutinefunction(view):
+        return False
+    waits = getattr(view, "waits", None)
+    return waits is None or waits(request) > 0

@@ -272,6 +272,11 @@ REAPER_INTERVAL_SECONDS = envfloat("REAPER_INTERVAL_SECONDS", 5.0)
 # Below this many open intents /state counts exactly on every read; above it, it reads the
 # reaper's snapshot (refreshed every pass) and says so (intents/counts.py).
 COUNTS_EXACT_BELOW = envint("COUNTS_EXACT_BELOW", 20_000)
+# Worker threads per process for HTTP requests (assemblyline/handlers.py).
+REQUEST_THREADS = envint("REQUEST_THREADS", 8)
+# Process tuning for serving (assemblyline/handlers.py: tune_process).
+GIL_SWITCH_SECONDS = envfloat("GIL_SWITCH_SECONDS", 0.0005)
+GC_GEN0_THRESHOLD = envint("GC_GEN0_THRESHOLD", 50_000)
 # WebSocket viewers get at most one frame per this many seconds; events arriving closer
 # together go in one frame (intents/fanout.py). A lone event is sent at once.
 WS_BATCH_SECONDS = envfloat("WS_BATCH_SECONDS", 0.05)

@@ -33,6 +33,8 @@ PG = "postgres://postgres@127.0.0.1:5432/"
 BENCH_DB, PGBENCH_DB, PROC_DB = "assemblyline_bench", "assemblyline_pgbench", "assemblyline_proc"
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 TICKS = os.sysconf("SC_CLK_TCK")
+# The submitter keeps the queue fed (20,000 intents are loaded before each scenario).
+SUBMITS_PER_SECOND = 5.0
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -174,17 +176,14 @@ def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: in
     try:
         watcher = None
         if viewers:
-            watcher = spawn(fleet.viewers, urls, tokens["viewer"], viewers, seconds + 25)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                connected = sum(
-                    int(float(line.split()[1])) for s in servers for line in
-                    httpx.get(s.url + "/metrics", headers={
-                        "Authorization": f"Bearer {tokens['viewer']}"}).text.splitlines()
-                    if line.startswith("assemblyline_websocket_connections "))
-                if connected >= viewers:
-                    break
-                time.sleep(0.5)
+            # The load starts when every viewer has its snapshot (counted by the viewers).
+            ready = mp.get_context("spawn").Value("i", 0)
+            watcher = spawn(fleet.viewers, urls, tokens["viewer"], viewers, seconds + 25, ready)
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and ready.value < viewers:
+                time.sleep(0.2)
+            print(f"{ready.value} viewers have their snapshot", flush=True)
+            time.sleep(1)
         profiler = None
         if os.environ.get("BENCH_PROFILE"):
             # py-spy on the (first) server: where its CPU goes under this load (--gil: only
@@ -192,7 +191,7 @@ def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: in
             profiler = subprocess.Popen(
                 [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
                  str(servers[0].process.pid), "--duration", str(int(seconds)), "--format", "raw",
-                 "--nonblocking", "--gil", "-o",
+                 "--nonblocking", *os.environ.get("BENCH_PROFILE_FLAGS", "--gil").split(), "-o",
                  str(RESULTS / f"profile-{processes}p-{executors}e.txt")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu0 = [s.cpu_seconds() for s in servers]
@@ -200,7 +199,7 @@ def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: in
         groups = [chosen[i::4] for i in range(4)]
         workers = [spawn(fleet.executors, urls[i % len(urls)], group, seconds, interval,
                          claims_only) for i, group in enumerate(groups)]
-        feeder = spawn(fleet.submitter, urls[0], tokens["submitter"], seconds, 20.0)
+        feeder = spawn(fleet.submitter, urls[0], tokens["submitter"], seconds, SUBMITS_PER_SECOND)
         results = [out.get(timeout=seconds + 120) for _, out in workers]
         wall = time.monotonic() - wall0
         cpu = [round((s.cpu_seconds() - c) / wall * 100, 1) for s, c in zip(servers, cpu0,

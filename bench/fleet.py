@@ -55,8 +55,9 @@ def executors(url: str, fleet: list[tuple[str, str]], seconds: float, interval: 
         local: dict[str, Any] = {k: [] for k in ("claim", "claim_empty", "progress",
                                                  "complete")}
         cycles = errors = 0
-        # Executors start spread over one interval, not all in the same instant.
-        time.sleep(random.uniform(0, interval))
+        # Executors start spread over a whole cycle (5 calls), so that their claims, progress
+        # reports and completes are not all made in the same second.
+        time.sleep(random.uniform(0, 5 * interval))
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
                           timeout=30) as http:
             def timed(kind: str, method: str, path: str, **kw: Any) -> httpx.Response | None:
@@ -124,9 +125,11 @@ def submitter(url: str, token: str, seconds: float, per_second: float, out: Any)
     out.put({"submitted": sent})
 
 
-def viewers(urls: list[str], token: str, count: int, seconds: float, out: Any) -> None:
+def viewers(urls: list[str], token: str, count: int, seconds: float, ready: Any,
+            out: Any) -> None:
     """`count` WebSocket clients spread over the servers; latency = arrival − the event's
-    timestamp (written in the committing transaction)."""
+    timestamp (written in the committing transaction). `ready` counts those that have their
+    snapshot."""
     from websockets.asyncio.client import connect
 
     latencies: list[float] = []
@@ -139,6 +142,10 @@ def viewers(urls: list[str], token: str, count: int, seconds: float, out: Any) -
         async with connect(url, additional_headers={"Authorization": f"Bearer {token}"},
                            max_size=None, open_timeout=60) as ws:
             connected += 1
+            snapshot = json.loads(await ws.recv())
+            assert snapshot["type"] == "snapshot", snapshot["type"]
+            with ready.get_lock():
+                ready.value += 1
             while time.monotonic() < deadline:
                 try:
                     raw = await asyncio.wait_for(ws.recv(), 1.0)

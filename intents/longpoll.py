@@ -81,4 +81,6 @@ def long_poll(view: Callable[..., HttpResponse]) -> Callable[..., Any]:
                     return attempt
                 response = attempt
 
+    # Read by assemblyline/handlers.py: a claim that does not wait needs no async chain.
+    wrapper.waits = requested_wait  # type: ignore[attr-defined]
     return wrapper
