@@ -8,24 +8,25 @@ middleware, about twenty per request here. Measured with the benchmark (bench/),
 
 Here the chain is built in sync mode, as under WSGI, and a request to a synchronous view (all
 the REST API, admin, the dashboard) makes one hop: the whole chain and the view run in one
-call, on one of REQUEST_THREADS worker threads. A request to an async view that will wait
-(the long poll, `GET /assembly-line/work/next?wait=N`, which waits without holding a thread)
-goes through Django's own async chain, unchanged.
+call, on one of REQUEST_THREADS worker threads. The long poll
+(`GET /assembly-line/work/next?wait=N`) is held here between its tries (intents/longpoll.py),
+without a thread. An async view, should one be added, goes through Django's own async chain.
 
 Why a small, fixed pool rather than Django's thread per request: the event loop (HTTP
 parsing, WebSocket frames) needs the GIL too. With a thread per request, fifty busy executors
 meant fifty threads taking turns on the GIL with the loop, which then fell seconds behind
 (bench/); requests beyond the pool's size now wait in the loop, where waiting is cheap.
-A worker thread keeps its database connection between requests (from the connection pool
-when DB_POOL is on); it checks it before and after each request, as Django does at the
-start and end of every request.
+A worker thread gives its database connection back (to the pool when DB_POOL is on) at the
+end of each request, as Django does.
 """
 
 from __future__ import annotations
 
 import gc
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
@@ -34,6 +35,10 @@ from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, get_resolver
 
+from intents import longpoll
+
+T = TypeVar("T")
+
 
 class SyncChainASGIHandler(ASGIHandler):
     def __init__(self) -> None:
@@ -41,21 +46,32 @@ class SyncChainASGIHandler(ASGIHandler):
         self.async_chain = ASGIHandler()  # Django's own, for async views
         self.workers = ThreadPoolExecutor(settings.REQUEST_THREADS,
                                           thread_name_prefix="request")
-        self.respond = sync_to_async(self.get_response_in_worker, thread_sensitive=False,
-                                     executor=self.workers)
+        self.in_worker = sync_to_async(self.run_in_worker, thread_sensitive=False,
+                                       executor=self.workers)
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        if needs_async_chain(request):
+        view = resolved_view(request)
+        if view is not None and iscoroutinefunction(view):
             return await self.async_chain.get_response_async(request)
-        return await self.respond(request)
+        response = await self.in_worker(self.get_response, request)
+        if getattr(view, "waits", None) is not None:
+            # A long poll (intents/longpoll.py): held here, between tries, without a thread.
+            response = await longpoll.hold(
+                request, response,
+                again=lambda: self.in_worker(self.get_response, request),
+                look=lambda: self.in_worker(longpoll.queue_has_work))
+        return response
 
-    def get_response_in_worker(self, request: HttpRequest) -> HttpResponseBase:
+    @staticmethod
+    def run_in_worker(function: Callable[..., T], *args: Any) -> T:
+        """On a worker thread, with its database connection checked before and given back
+        (to the pool, or closed) after, as Django does around every request."""
         close_old_connections()
         try:
-            return self.get_response(request)
+            return function(*args)
         finally:
             close_old_connections()
 
@@ -78,17 +94,8 @@ def tune_process() -> None:
         sys.setswitchinterval(settings.GIL_SWITCH_SECONDS)
 
 
-def needs_async_chain(request: HttpRequest) -> bool:
-    """An async view that will wait (a long poll with `wait` > 0) runs in Django's async chain.
-    One that says it will not (`view.waits(request)` is 0: a plain claim) runs in the sync
-    chain like every other request, where Django calls it through `async_to_sync`: two hops,
-    not the async chain's twenty."""
+def resolved_view(request: HttpRequest) -> Any:
     try:
-        match = get_resolver().resolve(request.path_info)
+        return get_resolver().resolve(request.path_info).func
     except Resolver404:
-        return False
-    view = match.func
-    if not iscoroutinefunction(view):
-        return False
-    waits = getattr(view, "waits", None)
-    return waits is None or waits(request) > 0
+        return None

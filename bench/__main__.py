@@ -158,6 +158,20 @@ def spawn(target: Any, *args: Any) -> tuple[Any, Any]:
     return process, out
 
 
+def profile(server: Daphne, seconds: float, name: str) -> subprocess.Popen[bytes] | None:
+    """With BENCH_PROFILE=1: py-spy on a server, where its CPU goes under this load (--gil by
+    default: only the thread holding the GIL, so waits on the database are not counted;
+    BENCH_PROFILE_FLAGS to change), written to results/profile-<name>.txt."""
+    if not os.environ.get("BENCH_PROFILE"):
+        return None
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+         str(server.process.pid), "--duration", str(int(seconds)), "--format", "raw",
+         "--nonblocking", *os.environ.get("BENCH_PROFILE_FLAGS", "--gil").split(), "-o",
+         str(RESULTS / f"profile-{name}.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: int,
              viewers: int, seconds: float, interval: float = 0.0,
              claims_only: bool = False) -> dict[str, Any]:
@@ -184,16 +198,7 @@ def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: in
                 time.sleep(0.2)
             print(f"{ready.value} viewers have their snapshot", flush=True)
             time.sleep(1)
-        profiler = None
-        if os.environ.get("BENCH_PROFILE"):
-            # py-spy on the (first) server: where its CPU goes under this load (--gil: only
-            # the thread holding the GIL, so waits on the database are not counted).
-            profiler = subprocess.Popen(
-                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
-                 str(servers[0].process.pid), "--duration", str(int(seconds)), "--format", "raw",
-                 "--nonblocking", *os.environ.get("BENCH_PROFILE_FLAGS", "--gil").split(), "-o",
-                 str(RESULTS / f"profile-{processes}p-{executors}e.txt")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        profiler = profile(servers[0], seconds, f"{processes}p-{executors}e")
         cpu0 = [s.cpu_seconds() for s in servers]
         wall0 = time.monotonic()
         groups = [chosen[i::4] for i in range(4)]
@@ -250,7 +255,10 @@ def idle_long_poll(tokens: dict[str, Any], count: int, seconds: float) -> dict[s
         time.sleep(5)  # all connected and waiting
         before = httpx.get(server.url + "/state").json()["requests_total"]
         cpu0, wall0 = server.cpu_seconds(), time.monotonic()
+        profiler = profile(server, seconds, "idle")
         time.sleep(seconds)
+        if profiler is not None:
+            profiler.wait(60)
         wall = time.monotonic() - wall0
         cpu = (server.cpu_seconds() - cpu0) / wall * 100
         made = httpx.get(server.url + "/state").json()["requests_total"] - before - 1

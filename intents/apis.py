@@ -154,7 +154,8 @@ class WorkNextApi(APIView):
         data = _valid(self.InputSerializer, request.query_params.dict())
         principal = _principal(request)
         executor = executor_for(principal=principal, executor_id=data["executor_id"])
-        claim = services.work_claim(executor=executor, actor=principal.name)
+        claim = services.work_claim(executor=executor, actor=principal.name,
+                                    look_first=data["wait"] > 0)
         if claim.intent is None:
             return Response({"assigned": False, "reason": claim.reason})
         return Response(

@@ -89,6 +89,13 @@ def claimable(executor: Executor, now: datetime) -> Any:
     return queryset.order_by("rank")
 
 
+def anything_claimable(now: datetime) -> bool:
+    """Is any intent queued and past its backoff, for anyone (one indexed query)?"""
+    return Intent.objects.filter(
+        Q(not_before__isnull=True) | Q(not_before__lte=now), status=Status.QUEUED
+    ).exists()
+
+
 def online_executors(now: datetime) -> list[Executor]:
     """Healthy executors alive by their Redis heartbeat key (by last_heartbeat when Redis
     cannot tell)."""

@@ -181,12 +181,21 @@ class Claim:
     reason: str = ""
 
 
-def work_claim(*, executor: Executor, actor: str) -> Claim:
+def work_claim(*, executor: Executor, actor: str, look_first: bool = False) -> Claim:
     """Rule: an executor gets the best queued intent it can take (environment with spillover,
     capabilities, separation of duties, priority with ageing and fair share, affinity, retry
     elsewhere: see `intents.dispatch`), never more than its max_concurrent at once, and never
-    one another executor holds. The claim starts a lease and the progress clock."""
+    one another executor holds. The claim starts a lease and the progress clock.
+
+    look_first: one cheap query first, and an empty answer at once when nothing is queued for
+    anyone (long polls, which are mostly made when the line is idle)."""
     now = timezone.now()
+    if look_first and not dispatch.anything_claimable(now):
+        # Nothing is queued for anyone: no lock, no routing (an idle fleet's polls are cheap).
+        if executor_touch(executor=executor, now=now):
+            record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
+        metrics.claim_empty()
+        return Claim(None, "no queued intent: the queue is empty")
     with transaction.atomic():
         # Locking the executor row serializes one executor's own claims, so max_concurrent
         # cannot be overrun by parallel requests of the same executor.
