@@ -183,7 +183,7 @@ def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: in
     chosen = tokens["fleet"][:executors]
     # Claims only: executors never hand work back, so they may hold any number at once.
     Executor.objects.filter(pk__in=[e for e, _ in chosen]).update(
-        max_concurrent=1_000_000 if claims_only else 1)
+        max_concurrent=30_000 if claims_only else 1)
     load.bulk(PG + BENCH_DB, count=20_000, spec=fleet.SPEC, prefix="w")
     servers = [Daphne(BENCH_DB) for _ in range(processes)]
     urls = [s.url for s in servers]

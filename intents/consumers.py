@@ -10,6 +10,7 @@ another site cannot ride a logged-in browser's cookie) or, for programs, the API
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -94,5 +95,9 @@ class LineConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "message": 'send {"action": "snapshot"}'})
 
     async def send_snapshot(self) -> None:
-        state = await database_sync_to_async(line_state)()
-        await self.send_json({"type": "snapshot", "state": state})
+        await self.send(text_data=await fanout().snapshot(read_snapshot))
+
+
+@database_sync_to_async
+def read_snapshot() -> str:
+    return json.dumps({"type": "snapshot", "state": line_state()})

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
@@ -61,6 +62,8 @@ class Fanout:
         self.last_frame = 0.0
         self.layer: Any = None
         self.channel = ""
+        self.snapshot_lock = asyncio.Lock()
+        self.next_snapshot: asyncio.Future[str] | None = None
 
     async def _start(self) -> bool:
         """Join both groups with one channel and start the reader and the sender."""
@@ -87,6 +90,27 @@ class Fanout:
 
     def remove_viewer(self, viewer: Viewer) -> None:
         self.viewers.discard(viewer)
+
+    async def snapshot(self, read: Callable[[], Awaitable[str]]) -> str:
+        """The line's state as a snapshot frame, from a read that began after this call: never
+        older than the asking. Callers that ask while a read is running share the next one, so
+        a reconnect storm of 1,000 dashboards, or 1,000 dashboards each asking again after a
+        burst of events, costs a process two reads, not 1,000."""
+        waiting = self.next_snapshot
+        if waiting is None:
+            waiting = self.next_snapshot = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().create_task(self._read_snapshot(read, waiting))
+        return await asyncio.shield(waiting)
+
+    async def _read_snapshot(self, read: Callable[[], Awaitable[str]],
+                             result: asyncio.Future[str]) -> None:
+        async with self.snapshot_lock:  # one read at a time
+            if self.next_snapshot is result:
+                self.next_snapshot = None  # who asks from now on waits for the next read
+            try:
+                result.set_result(await read())
+            except Exception as exc:
+                result.set_exception(exc)
 
     async def wait_for_work(self, timeout: float) -> bool:
         """True when a work notice came within `timeout`, False when the time ran out (or
