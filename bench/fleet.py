@@ -5,7 +5,9 @@ and idle long-pollers."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import random
 import threading
 import time
@@ -125,21 +127,51 @@ def submitter(url: str, token: str, seconds: float, per_second: float, out: Any)
     out.put({"submitted": sent})
 
 
+# One viewer in this many parses every frame and timestamps its events; the others read and
+# drop the bytes. The server sends each of them every frame all the same (its cost is what is
+# measured); a full WebSocket client parsing every frame 1,000 times over would need more CPU
+# than this 2-core machine has beside the servers.
+TIMED_EVERY = 10
+
+
+async def silent_viewer(url: str, token: str, deadline: float, ready: Any) -> None:
+    """A WebSocket connection that reads and drops what it is sent (handshake by hand)."""
+    host, _, port = url.removeprefix("http://").partition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET /ws/assembly-line/?batch=1 HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                  f"Authorization: Bearer {token}\r\n\r\n").encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head[:40]
+    await reader.read(1)  # the snapshot has begun to arrive
+    with ready.get_lock():
+        ready.value += 1
+    while time.monotonic() < deadline:
+        try:
+            if not await asyncio.wait_for(reader.read(1 << 16), 1.0):
+                break
+        except TimeoutError:
+            continue
+    writer.close()
+
+
 def viewers(urls: list[str], token: str, count: int, seconds: float, ready: Any,
             out: Any) -> None:
-    """`count` WebSocket clients spread over the servers; latency = arrival − the event's
-    timestamp (written in the committing transaction). `ready` counts those that have their
-    snapshot."""
+    """`count` WebSocket clients spread over the servers, connected as the dashboard connects
+    (`?batch=1`); latency = arrival − the event's timestamp (written in the committing
+    transaction), on every TIMED_EVERY-th viewer. `ready` counts those that have (begun to
+    get) their snapshot."""
     from websockets.asyncio.client import connect
 
     latencies: list[float] = []
     connected = 0
 
-    async def one(n: int, deadline: float) -> None:
+    async def timed(url: str, deadline: float) -> None:
         nonlocal connected
-        # As the dashboard connects: events that come together share a frame.
-        url = urls[n % len(urls)].replace("http", "ws") + "/ws/assembly-line/?batch=1"
-        async with connect(url, additional_headers={"Authorization": f"Bearer {token}"},
+        async with connect(url.replace("http", "ws") + "/ws/assembly-line/?batch=1",
+                           additional_headers={"Authorization": f"Bearer {token}"},
                            max_size=None, open_timeout=60) as ws:
             connected += 1
             snapshot = json.loads(await ws.recv())
@@ -164,6 +196,15 @@ def viewers(urls: list[str], token: str, count: int, seconds: float, ready: Any,
                     if len(latencies) < 2_000_000:
                         latencies.append((arrived - stamp) * 1000)
 
+    async def one(n: int, deadline: float) -> None:
+        nonlocal connected
+        url = urls[n % len(urls)]
+        if n % TIMED_EVERY == 0:
+            await timed(url, deadline)
+        else:
+            await silent_viewer(url, token, deadline, ready)
+            connected += 1
+
     async def main() -> None:
         deadline = time.monotonic() + seconds
         tasks = []
@@ -174,7 +215,8 @@ def viewers(urls: list[str], token: str, count: int, seconds: float, ready: Any,
         await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
-    out.put({"latencies": latencies, "connected": connected})
+    out.put({"latencies": latencies, "connected": connected,
+             "timed": len(range(0, count, TIMED_EVERY))})
 
 
 def idle_pollers(url: str, fleet: list[tuple[str, str]], seconds: float, out: Any) -> None:

@@ -82,7 +82,9 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "Saturating: every executor calls again as soon as it has its answer (the server's "
         "throughput; latency is then mostly queueing). Offered N calls/s: each executor makes "
-        "one call per executors/N seconds (latency below saturation).",
+        "one call per executors/N seconds (latency below saturation). WebSocket latency: "
+        "commit to arrival, on every tenth viewer (the others read and drop their frames; "
+        "the server sends every viewer every frame).",
         "",
         f"References in the same run: pgbench with our claim SQL, "
         f"{refs['pgbench']['clients']} clients: **{refs['pgbench']['claims_per_second']:.0f} "
