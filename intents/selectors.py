@@ -333,7 +333,10 @@ def _why_nobody(intent: Intent, online: list[Executor], now: datetime) -> str:
 
 
 def _without_builder(intent: Intent) -> Intent:
-    copy = Intent(**{f.attname: getattr(intent, f.attname) for f in Intent._meta.concrete_fields})
+    """A copy of the fields loaded (a deferred one would be read from the database)."""
+    loaded = intent.get_deferred_fields()
+    copy = Intent(**{f.attname: getattr(intent, f.attname) for f in Intent._meta.concrete_fields
+                     if f.attname not in loaded})
     copy.built_by_id = None
     return copy
 
@@ -341,12 +344,19 @@ def _without_builder(intent: Intent) -> Intent:
 # /state explains at most this many waiting intents, looking at the head of the queue only.
 WAITING_LOOKAHEAD = 200
 WAITING_SHOWN = 20
+# What the routing rules and the answer read of them (not the spec, not the artifacts).
+WAITING_FIELDS = ("id", "title", "status", "current_phase", "queued_at", "environment_preference",
+                  "required_capabilities", "built_by", "rank")
 
 
 def waiting_reasons(*, now: datetime) -> list[dict[str, Any]]:
     """Queued intents at the head of the queue that no online executor may take now, with the
     reason (separation of duties, environment, capabilities), instead of breaking a rule."""
-    head = list(Intent.objects.filter(status=Status.QUEUED).order_by("rank")[:WAITING_LOOKAHEAD])
+    head = list(
+        Intent.objects.filter(status=Status.QUEUED)
+        .order_by("rank")
+        .only(*WAITING_FIELDS)[:WAITING_LOOKAHEAD]
+    )
     if not head:
         return []
     online = dispatch.online_executors(now)

@@ -76,6 +76,8 @@ CLAIM_FIELDS = (
 )
 
 # What a progress report reads and writes: the spec, artifacts and the rest stay unread.
+# Keep `status` in any such list: django-fsm reads it when an instance is made, and a deferred
+# field read from the database makes one (a recursion).
 PROGRESS_FIELDS = (
     "status", "current_phase", "assigned_to", "attempts", "phase_progress",
     "progress_message", "last_progress_at", "stalled_at", "lease_expires_at", "updated_at",

@@ -121,6 +121,36 @@ def test_an_idle_executor_makes_one_request_per_wait_period(server: Server) -> N
     assert made == sum(len(v) - 1 for v in polls.values())
 
 
+def test_waiting_long_polls_hold_no_worker_thread(postgres: None) -> None:
+    """With one request thread, five executors long-polling do not keep the server from
+    answering anyone else; the one that gets the submitted work gets it at once."""
+    running = Server({"REQUEST_THREADS": "1"}).start()
+    try:
+        tokens = {f"held-{n}": executor_token(f"held-{n}") for n in range(5)}
+        answers: dict[str, Any] = {}
+
+        def poll(executor_id: str, token: str) -> None:
+            with Client(running.url, token) as line:
+                answers[executor_id] = line.next_work(executor_id, wait=6)
+
+        threads = [threading.Thread(target=poll, args=item) for item in tokens.items()]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)  # all five are waiting
+        started = time.monotonic()
+        assert httpx.get(running.url + "/health", timeout=5).status_code == 200
+        with Client(running.url, submitter_token()) as line:
+            submitted = line.submit("wanted", spec_text=SPEC_OK)
+        assert time.monotonic() - started < 1.0
+        for thread in threads:
+            thread.join(15)
+        got = [a for a in answers.values() if a.assigned]
+        assert len(answers) == 5 and len(got) == 1
+        assert got[0].intent.id == submitted.intent_id
+    finally:
+        running.stop()
+
+
 def test_typed_errors(server: Server) -> None:
     token = executor_token("typed")
     other = executor_token("other")
