@@ -124,7 +124,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    names = [s["name"].replace(", ", "\n", 1) for s in result["scenarios"]]
+    # The scenarios' short keys (the table has their names).
+    names = [s.get("key", s["name"]) for s in result["scenarios"]]
     for endpoint in ("claim", "progress", "complete"):
         left.plot(names, [s["endpoints"][endpoint]["p99"] for s in result["scenarios"]],
                   marker="o", label=f"{endpoint} p99")
@@ -133,7 +134,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     left.set_ylabel("ms")
     left.set_title("latency against load")
     left.legend(fontsize=8)
-    left.tick_params(axis="x", labelsize=7)
+    left.tick_params(axis="x", labelsize=7, labelrotation=30)
     steps = result["scaling"]["steps"]
     right.plot([s["queued"] for s in steps], [s["claim_ms"]["p99"] for s in steps], marker="o",
                label="claim p99")
