@@ -19,7 +19,6 @@ then goes through a queue, a decode and a dispatch per viewer; with 1,000 viewer
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -164,14 +163,6 @@ class Fanout:
                     await viewer.deliver(batch if viewer.batched else singles)
                 except Exception:  # a connection that went away between frames
                     self.viewers.discard(viewer)
-
-    async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self.tasks = []
 
 
 # One Fanout per event loop: the server has one; tests start a loop per test.

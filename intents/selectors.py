@@ -334,9 +334,9 @@ def _why_nobody(intent: Intent, online: list[Executor], now: datetime) -> str:
 
 def _without_builder(intent: Intent) -> Intent:
     """A copy of the fields loaded (a deferred one would be read from the database)."""
-    loaded = intent.get_deferred_fields()
+    deferred = intent.get_deferred_fields()
     copy = Intent(**{f.attname: getattr(intent, f.attname) for f in Intent._meta.concrete_fields
-                     if f.attname not in loaded})
+                     if f.attname not in deferred})
     copy.built_by_id = None
     return copy
 
