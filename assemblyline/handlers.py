@@ -10,7 +10,8 @@ Here the chain is built in sync mode, as under WSGI, and a request to a synchron
 the REST API, admin, the dashboard) makes one hop: the whole chain and the view run in one
 call, on one of REQUEST_THREADS worker threads. The long poll
 (`GET /assembly-line/work/next?wait=N`) is held here between its tries (intents/longpoll.py),
-without a thread. An async view, should one be added, goes through Django's own async chain.
+without a thread. (The views are all synchronous; Django would run an async one through
+`async_to_sync` on a worker thread.)
 
 Why a small, fixed pool rather than Django's thread per request: the event loop (HTTP
 parsing, WebSocket frames) needs the GIL too. With a thread per request, fifty busy executors
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections
@@ -43,7 +44,6 @@ T = TypeVar("T")
 class SyncChainASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
-        self.async_chain = ASGIHandler()  # Django's own, for async views
         self.workers = ThreadPoolExecutor(settings.REQUEST_THREADS,
                                           thread_name_prefix="request")
         self.in_worker = sync_to_async(self.run_in_worker, thread_sensitive=False,
@@ -53,11 +53,8 @@ class SyncChainASGIHandler(ASGIHandler):
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        view = resolved_view(request)
-        if view is not None and iscoroutinefunction(view):
-            return await self.async_chain.get_response_async(request)
         response = await self.in_worker(self.get_response, request)
-        if getattr(view, "waits", None) is not None:
+        if getattr(resolved_view(request), "waits", None) is not None:
             # A long poll (intents/longpoll.py): held here, between tries, without a thread.
             response = await longpoll.hold(
                 request, response,

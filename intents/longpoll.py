@@ -21,7 +21,9 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
+from django.utils import timezone
 
+from intents.dispatch import anything_claimable
 from intents.fanout import fanout
 
 
@@ -40,10 +42,6 @@ def wants_more(response: HttpResponseBase) -> bool:
 
 def queue_has_work() -> bool:
     """A cheap look (one indexed query) before the full claim: is anything claimable now?"""
-    from django.utils import timezone
-
-    from intents.dispatch import anything_claimable
-
     return anything_claimable(timezone.now())
 
 
