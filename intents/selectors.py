@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,9 +42,19 @@ def executor_status(
     return "busy" if holding else "idle"
 
 
-def executor_statuses(*, now: datetime | None = None) -> dict[str, dict[str, Any]]:
-    """The spec's ExecutorStatus for every executor, keyed by executor_id (two queries)."""
+def executor_statuses(
+    *,
+    now: datetime | None = None,
+    executors: list[Executor] | None = None,
+    alive: dict[str, bool] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The spec's ExecutorStatus for every executor, keyed by executor_id (two queries; one
+    when the caller has loaded the executors and their liveness already)."""
     now = now or timezone.now()
+    if executors is None:
+        executors = list(Executor.objects.all())
+        alive = live.alive([e.executor_id for e in executors])
+    alive = alive or {}
     work: dict[str, list[str]] = {}
     for intent_id, executor_id in (
         Intent.objects.filter(status__in=WORKING, assigned_to__isnull=False)
@@ -51,8 +62,6 @@ def executor_statuses(*, now: datetime | None = None) -> dict[str, dict[str, Any
         .values_list("id", "assigned_to_id")
     ):
         work.setdefault(executor_id, []).append(intent_id)
-    executors = list(Executor.objects.all())
-    alive = live.alive([e.executor_id for e in executors]) or {}
     result = {}
     for executor in executors:
         held = work.get(executor.executor_id, [])
@@ -131,13 +140,16 @@ def line_state() -> dict[str, Any]:
     now = timezone.now()
     counts = queue_counts()
     metrics = line_metrics(now=now, counts=counts)
+    # Loaded once for the executors' part and the waiting reasons.
+    executors = list(Executor.objects.all())
+    alive = live.alive([e.executor_id for e in executors])
     by_status = metrics["by_status"]
     metrics["queue_wait"] = queue_wait(now=now)
     metrics["throughput_last_hour"] = counts.throughput_last_hour
     return {
         "queue_depth": by_status.get(Status.QUEUED, 0),
         "in_progress": sum(by_status.get(s, 0) for s in WORKING),
-        "executors": executor_statuses(now=now),
+        "executors": executor_statuses(now=now, executors=executors, alive=alive),
         "metrics": metrics,
         "last_sync": now.isoformat(),
         # Beyond the spec's shape: the dashboard's views of the line, what waits and why,
@@ -145,7 +157,9 @@ def line_state() -> dict[str, Any]:
         "queue_by_priority": counts.by_priority,
         "work_in_progress": work_in_progress(now=now),
         "recent_events": recent_events(),
-        "waiting": waiting_reasons(now=now),
+        "waiting": waiting_reasons(
+            now=now, online=dispatch.online_among(executors, alive, now)
+        ),
         "stalled": stalled_work(),
         "review_inbox": review_inbox(now=now),
     }
@@ -298,12 +312,13 @@ def queue_wait(*, now: datetime, window_seconds: int = 3600) -> dict[str, Any]:
     }
 
 
-def _why_nobody(intent: Intent, online: list[Executor], now: datetime) -> str:
+def _why_nobody(intent: dispatch.Queued, online: list[Executor], now: datetime) -> str:
     phase = intent.current_phase
     preference = intent.environment_preference
     builder = intent.built_by_id
     if dispatch.separated(builder, intent) and any(
-        e.pk == builder and dispatch.serves(e, _without_builder(intent), now) for e in online
+        e.pk == builder and dispatch.serves(e, replace(intent, built_by_id=None), now)
+        for e in online
     ):
         return (
             f"separation of duties: only {builder}, which built it, could take its {phase} "
@@ -332,37 +347,35 @@ def _why_nobody(intent: Intent, online: list[Executor], now: datetime) -> str:
     return "no online executor may take it"
 
 
-def _without_builder(intent: Intent) -> Intent:
-    """A copy of the fields loaded (a deferred one would be read from the database)."""
-    deferred = intent.get_deferred_fields()
-    copy = Intent(**{f.attname: getattr(intent, f.attname) for f in Intent._meta.concrete_fields
-                     if f.attname not in deferred})
-    copy.built_by_id = None
-    return copy
-
-
 # /state explains at most this many waiting intents, looking at the head of the queue only.
 WAITING_LOOKAHEAD = 200
 WAITING_SHOWN = 20
-# What the routing rules and the answer read of them (not the spec, not the artifacts).
-WAITING_FIELDS = ("id", "title", "status", "current_phase", "queued_at", "environment_preference",
-                  "required_capabilities", "built_by", "rank")
 
 
-def waiting_reasons(*, now: datetime) -> list[dict[str, Any]]:
+def waiting_reasons(
+    *, now: datetime, online: list[Executor] | None = None
+) -> list[dict[str, Any]]:
     """Queued intents at the head of the queue that no online executor may take now, with the
-    reason (separation of duties, environment, capabilities), instead of breaking a rule."""
-    head = list(
-        Intent.objects.filter(status=Status.QUEUED)
+    reason (separation of duties, environment, capabilities), instead of breaking a rule.
+    The head is read as the few columns the rules use, and the rules are asked once per kind
+    of intent (phase, environment, capabilities, builder, spilled), not once per intent."""
+    head = [
+        dispatch.Queued(*row)
+        for row in Intent.objects.filter(status=Status.QUEUED)
         .order_by("rank")
-        .only(*WAITING_FIELDS)[:WAITING_LOOKAHEAD]
-    )
+        .values_list(*dispatch.Queued.FIELDS)[:WAITING_LOOKAHEAD]
+    ]
     if not head:
         return []
-    online = dispatch.online_executors(now)
+    if online is None:
+        online = dispatch.online_executors(now)
+    served: dict[tuple[Any, ...], bool] = {}
     waiting = []
     for intent in head:
-        if any(dispatch.serves(e, intent, now) for e in online):
+        key = intent.routing_key(now)
+        if key not in served:
+            served[key] = any(dispatch.serves(e, intent, now) for e in online)
+        if served[key]:
             continue
         waiting.append(
             {
