@@ -60,6 +60,7 @@ class SyncChainASGIHandler(ASGIHandler):
                 request, response,
                 again=lambda: self.in_worker(self.get_response, request),
                 look=lambda: self.in_worker(longpoll.queue_has_work))
+        release_answer(response)
         return response
 
     @staticmethod
@@ -89,6 +90,17 @@ def tune_process() -> None:
     gc.set_threshold(settings.GC_GEN0_THRESHOLD, 20, 20)
     if settings.GIL_SWITCH_SECONDS:
         sys.setswitchinterval(settings.GIL_SWITCH_SECONDS)
+
+
+def release_answer(response: HttpResponseBase) -> None:
+    """Let a rendered REST answer's data go now. A DRF response and its view point at each
+    other (`view.response`, `response.renderer_context["view"]`), so the answer's whole tree
+    of dicts and lists (/state: ~600 of them) outlived the request as cyclic garbage. Measured
+    in a server: young collections of ~40,000 such objects every ~50 `/state` calls, ~20 ms
+    each, the p99 of `/state`. Once rendered, only the bytes are sent."""
+    if getattr(response, "is_rendered", False) and hasattr(response, "renderer_context"):
+        response.data = None
+        response.renderer_context = None
 
 
 def resolved_view(request: HttpRequest) -> Any:
