@@ -270,7 +270,7 @@ REDIS_RETRY_SECONDS = envfloat("REDIS_RETRY_SECONDS", 5.0)
 REAPER_ENABLED = envbool("REAPER", True)
 REAPER_INTERVAL_SECONDS = envfloat("REAPER_INTERVAL_SECONDS", 5.0)
 # Below this many open intents /state counts exactly on every read; above it, it reads the
-# reaper's snapshot (refreshed every pass) and says so (intents/counts.py).
+# reaper's snapshot (refreshed as often as counting costs allow) and says so (intents/counts.py).
 COUNTS_EXACT_BELOW = envint("COUNTS_EXACT_BELOW", 20_000)
 # Worker threads per process for HTTP requests (assemblyline/handlers.py).
 REQUEST_THREADS = envint("REQUEST_THREADS", 8)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from intents import reaper
+from intents import counts, reaper
 from tests.conftest import Actor, claim, submit
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ def state(viewer: Actor) -> dict[str, Any]:
 
 def test_small_queues_are_counted_exactly(viewer: Actor, submitter: Actor,
                                           executor: Actor) -> None:
-    cache.delete("al:queue-counts:v2")
+    cache.delete(counts.CACHE_KEY)
     for n in range(3):
         submit(submitter, title=f"s{n}")
     assert state(viewer)["queue_depth"] == 3
@@ -32,7 +32,7 @@ def test_small_queues_are_counted_exactly(viewer: Actor, submitter: Actor,
 def test_large_queues_read_the_reapers_snapshot(
     settings: Any, viewer: Actor, submitter: Actor, executor: Actor
 ) -> None:
-    cache.delete("al:queue-counts:v2")
+    cache.delete(counts.CACHE_KEY)
     settings.COUNTS_EXACT_BELOW = 4  # open + finished today
     for n in range(5):
         submit(submitter, title=f"l{n}", priority=1 + n)
@@ -44,7 +44,44 @@ def test_large_queues_read_the_reapers_snapshot(
     assert cached["queue_depth"] == 5  # the snapshot, not yet refreshed
     assert cached["metrics"]["counts_exact"] is False
     assert cached["metrics"]["counts_as_of"] == first["metrics"]["counts_as_of"]
+    reaper.reap()  # the snapshot is younger than a reaper pass: kept
+    assert state(viewer)["metrics"]["counts_as_of"] == first["metrics"]["counts_as_of"]
+    age_snapshot(seconds=10)
     reaper.reap()
     fresh = state(viewer)
     assert fresh["queue_depth"] == 4 and fresh["in_progress"] == 1
     assert fresh["metrics"]["counts_as_of"] > first["metrics"]["counts_as_of"]
+
+
+def age_snapshot(*, seconds: float, took: float | None = None) -> None:
+    """Make the stored snapshot `seconds` older (and its count as slow as `took`)."""
+    snapshot = cache.get(counts.CACHE_KEY)
+    snapshot["stamp"] -= seconds
+    if took is not None:
+        snapshot["took"] = took
+    cache.set(counts.CACHE_KEY, snapshot)
+
+
+def test_a_costly_count_is_refreshed_less_often(
+    settings: Any, viewer: Actor, submitter: Actor, executor: Actor
+) -> None:
+    """A count that took 0.5 s is redone by the reaper every 25 s (50 × its cost), not on
+    every 5-second pass; never less often than every 30 s."""
+    cache.delete(counts.CACHE_KEY)
+    settings.COUNTS_EXACT_BELOW = 2
+    for n in range(3):
+        submit(submitter, title=f"c{n}")
+    first = state(viewer)
+    claim(executor)
+    age_snapshot(seconds=10, took=0.5)
+    reaper.reap()
+    kept = state(viewer)
+    assert kept["queue_depth"] == 3
+    assert kept["metrics"]["counts_as_of"] == first["metrics"]["counts_as_of"]
+    age_snapshot(seconds=16)  # 26 s old
+    reaper.reap()
+    assert state(viewer)["queue_depth"] == 2
+    age_snapshot(seconds=31, took=5.0)  # a 5 s count: still redone after 30 s
+    submit(submitter, title="c3")
+    reaper.reap()
+    assert state(viewer)["queue_depth"] == 3
