@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import math
 import subprocess
 import sys
@@ -221,8 +222,20 @@ def test_async_client_heartbeats_claims_and_watches(server: Server) -> None:
     assert result["work"].intent.id == result["submitted"].intent_id
     assert result["verification"].level == 3 and result["verification"].passed is False
     assert result["done"].auto_advanced and result["done"].next_phase == "test"
-    executor = Executor.objects.get(pk="async-ex")
-    assert executor.last_heartbeat is not None
+    # The background task beat every 0.2 s while the block ran (over 0.5 s of it asleep).
+    beats = [line for line in map(json_or_none, server.output_all().splitlines())
+             if line and line.get("event") == "request"
+             and line.get("path") == "/assembly-line/executors/heartbeat"]
+    assert len(beats) >= 2 and all(b["status"] == 200 and b["method"] == "POST" for b in beats)
+    assert Executor.objects.get(pk="async-ex").last_heartbeat is not None
+
+
+def json_or_none(line: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def test_a_client_generated_by_openapi_python_client_submits_and_claims(
