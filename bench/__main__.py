@@ -196,7 +196,8 @@ def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: in
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline and ready.value < viewers:
                 time.sleep(0.2)
-            print(f"{ready.value} viewers have their snapshot", flush=True)
+            print(f"{ready.value} viewers have their snapshot; peak RSS so far "
+                  f"{[s.peak_rss_mb() for s in servers]} MB", flush=True)
             time.sleep(1)
         profiler = profile(servers[0], seconds, f"{processes}p-{executors}e")
         cpu0 = [s.cpu_seconds() for s in servers]

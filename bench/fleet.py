@@ -62,7 +62,9 @@ def executors(url: str, fleet: list[tuple[str, str]], seconds: float, interval: 
         time.sleep(random.uniform(0, 5 * interval))
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
                           timeout=30) as http:
-            def timed(kind: str, method: str, path: str, **kw: Any) -> httpx.Response | None:
+            def timed(kind: str, method: str, path: str, **kw: Any) -> dict[str, Any] | None:
+                """The answer's JSON body (None for an error), its latency recorded under
+                `kind` (a claim that got nothing under claim_empty)."""
                 nonlocal errors
                 start = time.perf_counter()
                 try:
@@ -73,18 +75,17 @@ def executors(url: str, fleet: list[tuple[str, str]], seconds: float, interval: 
                 elapsed = time.perf_counter() - start
                 if response.status_code >= 500:
                     errors += 1
-                if kind == "claim" and not (response.status_code == 200
-                                            and response.json().get("assigned")):
+                body = response.json() if response.status_code == 200 else None
+                if kind == "claim" and not (body and body.get("assigned")):
                     kind = "claim_empty"
                 local[kind].append(elapsed * 1000)
                 if interval > elapsed:
                     time.sleep(interval - elapsed)
-                return response
+                return body
 
             while time.monotonic() < stop:
-                claim = timed("claim", "GET", "/assembly-line/work/next",
-                              params={"executor_id": executor_id})
-                body = claim.json() if claim is not None and claim.status_code == 200 else {}
+                body = timed("claim", "GET", "/assembly-line/work/next",
+                             params={"executor_id": executor_id}) or {}
                 if not body.get("assigned"):
                     time.sleep(0.02)
                     continue
@@ -98,7 +99,7 @@ def executors(url: str, fleet: list[tuple[str, str]], seconds: float, interval: 
                 done = timed("complete", "POST", "/assembly-line/work/complete", json={
                     "intent_id": intent, "executor_id": executor_id, "status": "completed",
                     "phase": phase, "artifacts": ARTIFACTS[phase]})
-                if done is not None and done.status_code == 200:
+                if done is not None:
                     cycles += 1
         with lock:
             for key, values in local.items():
