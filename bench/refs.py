@@ -33,7 +33,7 @@ def captured_claim_select() -> str:
     executor, _ = Executor.objects.get_or_create(executor_id="pgbench",
                                                  defaults={"environment": "server"})
     with CaptureQueriesContext(connection) as queries:
-        services.work_claim(executor=executor, actor="pgbench")
+        services.work_claim(executor_id=executor.pk, actor="pgbench")
     selects = [q["sql"] for q in queries.captured_queries if "SKIP LOCKED" in q["sql"]
                and "intents_intent" in q["sql"]]
     if not selects:

@@ -63,6 +63,12 @@ def token_authenticate(token: str) -> Principal | None:
 
 def executor_for(*, principal: Principal, executor_id: str) -> Executor:
     """The executor a call acts as: an executor token only as itself; admins as any."""
+    return executor_get(executor_id=executor_id_for(principal=principal, executor_id=executor_id))
+
+
+def executor_id_for(*, principal: Principal, executor_id: str) -> str:
+    """`executor_for`'s checks without loading the executor (for a call that loads it
+    itself, locked)."""
     if not executor_id:
         raise InvalidInput("executor_id is required")
     if principal.role == Role.EXECUTOR and principal.executor_id != executor_id:
@@ -71,7 +77,13 @@ def executor_for(*, principal: Principal, executor_id: str) -> Executor:
         )
     if principal.role not in (Role.EXECUTOR, Role.ADMIN):
         raise NotAllowed("only executor (and admin) tokens may act as an executor")
-    executor = Executor.objects.filter(pk=executor_id).first()
+    return executor_id
+
+
+def executor_get(*, executor_id: str, queryset: Any = None) -> Executor:
+    """The registered executor (404 otherwise), from `queryset` when given (locked, say)."""
+    executor = (queryset if queryset is not None else Executor.objects).filter(
+        pk=executor_id).first()
     if executor is None:
         raise NotFound(f"executor {executor_id!r} is not registered")
     return executor

@@ -32,7 +32,7 @@ from assemblyline.schema import (
 )
 from executors.authentication import Principal, principal_of
 from executors.permissions import CanSubmit, CanWork, IsAdmin, IsAuthenticatedPrincipal
-from executors.services import executor_for
+from executors.services import executor_for, executor_id_for
 from intents import selectors, services
 from intents.models import EnvironmentPreference, Intent, Phase, Status
 from intents.serializers import EventSerializer, IntentFullSerializer, IntentSerializer
@@ -153,8 +153,8 @@ class WorkNextApi(APIView):
     def get(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.query_params.dict())
         principal = _principal(request)
-        executor = executor_for(principal=principal, executor_id=data["executor_id"])
-        claim = services.work_claim(executor=executor, actor=principal.name,
+        executor_id = executor_id_for(principal=principal, executor_id=data["executor_id"])
+        claim = services.work_claim(executor_id=executor_id, actor=principal.name,
                                     look_first=data["wait"] > 0)
         if claim.intent is None:
             return Response({"assigned": False, "reason": claim.reason})

@@ -14,7 +14,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 
 from executors.live import live
 from executors.models import Executor
@@ -111,6 +112,18 @@ def claimable(executor: Executor, now: datetime) -> Any:
     if connection.vendor == "postgresql":
         queryset = queryset.filter(required_capabilities__contained_by=executor.capabilities)
     return queryset.order_by("rank")
+
+
+def holding() -> Coalesce:
+    """An executor's count of the work it holds, as an annotation of its row."""
+    held = (
+        Intent.objects.filter(assigned_to=OuterRef("pk"), status__in=WORKING)
+        .order_by()
+        .values("assigned_to")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(held), 0)
 
 
 def anything_claimable(now: datetime) -> bool:

@@ -19,7 +19,7 @@ from assemblyline import metrics
 from assemblyline.errors import InvalidInput, NotAllowed, NotFound, TransitionNotAllowed
 from executors.live import live
 from executors.models import Executor
-from executors.services import executor_touch
+from executors.services import executor_get, executor_touch
 from intents import dispatch
 from intents.events import record_event, record_executor_event
 from intents.models import (
@@ -183,7 +183,7 @@ class Claim:
     reason: str = ""
 
 
-def work_claim(*, executor: Executor, actor: str, look_first: bool = False) -> Claim:
+def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Claim:
     """Rule: an executor gets the best queued intent it can take (environment with spillover,
     capabilities, separation of duties, priority with ageing and fair share, affinity, retry
     elsewhere: see `intents.dispatch`), never more than its max_concurrent at once, and never
@@ -194,18 +194,23 @@ def work_claim(*, executor: Executor, actor: str, look_first: bool = False) -> C
     now = timezone.now()
     if look_first and not dispatch.anything_claimable(now):
         # Nothing is queued for anyone: no lock, no routing (an idle fleet's polls are cheap).
+        executor = executor_get(executor_id=executor_id)
         if executor_touch(executor=executor, now=now):
             record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
         metrics.claim_empty()
         return Claim(None, "no queued intent: the queue is empty")
     with transaction.atomic():
         # Locking the executor row serializes one executor's own claims, so max_concurrent
-        # cannot be overrun by parallel requests of the same executor.
-        executor = Executor.objects.select_for_update().get(pk=executor.pk)
+        # cannot be overrun by parallel requests of the same executor. The row is read with
+        # how much work it holds, in one query.
+        executor = executor_get(
+            executor_id=executor_id,
+            queryset=Executor.objects.select_for_update().annotate(holding=dispatch.holding()),
+        )
         came_online = executor_touch(executor=executor, now=now)
         if came_online:
             record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
-        holding = Intent.objects.filter(assigned_to=executor, status__in=WORKING).count()
+        holding = executor.holding
         if holding >= executor.max_concurrent:
             metrics.claim_empty()
             return Claim(None, f"executor holds {holding} intent(s), its max_concurrent")
@@ -381,7 +386,9 @@ def work_complete(
             passed = False
             reason = {"executor": "the executor reported the phase failed"}
         else:
-            _record_gate(intent=intent, outcome=outcome, actor=actor, phase=from_phase)
+            # Saved with the rest below: passed or not, the intent's whole row is written.
+            _record_gate(intent=intent, outcome=outcome, actor=actor, phase=from_phase,
+                         save=False)
             passed, reason = outcome.passed, outcome.failures
         if passed:
             Executor.objects.filter(pk=executor.pk).update(
@@ -401,7 +408,11 @@ def work_complete(
     return Completion(intent, advanced, following, outcome)
 
 
-def _record_gate(*, intent: Intent, outcome: VerificationOutcome, actor: str, phase: str) -> None:
+def _record_gate(
+    *, intent: Intent, outcome: VerificationOutcome, actor: str, phase: str, save: bool = True
+) -> None:
+    """The gate's run and VERIFIED event; the intent's level and score are set, and saved
+    unless the caller saves the whole row next (`save=False`)."""
     VerificationRun.objects.create(
         intent=intent,
         phase=phase,
@@ -413,7 +424,8 @@ def _record_gate(*, intent: Intent, outcome: VerificationOutcome, actor: str, ph
     if outcome.passed:
         intent.verification_level = outcome.verified_level(intent.verification_level)
     intent.quality_score = outcome.quality_score
-    intent.save(update_fields=["verification_level", "quality_score", "updated_at"])
+    if save:
+        intent.save(update_fields=["verification_level", "quality_score", "updated_at"])
     record_event(
         intent=intent,
         kind=EventKind.VERIFIED,

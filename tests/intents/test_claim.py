@@ -148,7 +148,7 @@ def test_fifty_concurrent_claimers_take_200_intents_exactly_once(postgres: None)
         try:
             start.wait()
             while True:
-                result = services.work_claim(executor=executor, actor=executor.pk)
+                result = services.work_claim(executor_id=executor.pk, actor=executor.pk)
                 with lock:
                     answers.append(1)
                 if result.intent is None:

@@ -86,6 +86,12 @@ def test_unknown_intent_is_404(executor: Actor, viewer: Actor) -> None:
 
 def test_unknown_executor_is_404(admin: Actor) -> None:
     assert_error(admin.client.get("/assembly-line/work/next", {"executor_id": "ghost"}), 404)
+    # A long poll on an empty queue takes the cheap path, which checks too.
+    assert_error(admin.client.get("/assembly-line/work/next",
+                                  {"executor_id": "ghost", "wait": 1}), 404)
+    assert_error(admin.client.post("/assembly-line/work/progress", {
+        "intent_id": "int_nope", "executor_id": "ghost", "phase": "build", "progress": 0.5,
+    }, format="json"), 404)
 
 
 def test_unknown_path_is_json_404(anonymous: Any) -> None:
