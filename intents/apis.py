@@ -163,7 +163,7 @@ class WorkNextApi(APIView):
                 "intent": IntentFullSerializer(claim.intent).data,
                 "assigned": True,
                 # Beyond the spec: what the executor needs to resume, not start blind.
-                "handoff": selectors.handoff(claim.intent),
+                "handoff": selectors.handoff(claim.intent, first_claim=claim.first_claim),
             }
         )
 

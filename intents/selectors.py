@@ -206,19 +206,24 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def handoff(intent: Intent) -> dict[str, Any]:
+def handoff(intent: Intent, *, first_claim: bool = False) -> dict[str, Any]:
     """What the executor that claims `intent` needs to resume rather than start blind: the
-    artifacts so far, the latest progress messages, and why it came back to the queue."""
-    returned = (
-        IntentEvent.objects.filter(
-            intent=intent, kind=EventKind.REQUEUED, from_phase=intent.current_phase
+    artifacts so far, the latest progress messages, and why it came back to the queue.
+    An intent's first claim has nothing to look up: progress is only reported, and work only
+    re-queued, after a claim."""
+    returned = None
+    progress: Any = []
+    if not first_claim:
+        returned = (
+            IntentEvent.objects.filter(
+                intent=intent, kind=EventKind.REQUEUED, from_phase=intent.current_phase
+            )
+            .order_by("-created_at", "-id")
+            .first()
         )
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    progress = IntentEvent.objects.filter(intent=intent, kind=EventKind.PROGRESS).order_by(
-        "-created_at", "-id"
-    )[: settings.HANDOFF_PROGRESS_MESSAGES]
+        progress = IntentEvent.objects.filter(intent=intent, kind=EventKind.PROGRESS).order_by(
+            "-created_at", "-id"
+        )[: settings.HANDOFF_PROGRESS_MESSAGES]
     return {
         "phase": intent.current_phase,
         "attempt": intent.attempts + 1,

@@ -181,6 +181,8 @@ def intent_submit_once(
 class Claim:
     intent: Intent | None
     reason: str = ""
+    # Never claimed before (assigned_at is set by a claim and never cleared).
+    first_claim: bool = False
 
 
 def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Claim:
@@ -220,6 +222,7 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
             metrics.claim_empty()
             return Claim(None, reason + dispatch.held_back_reason(executor, now))
         from_status = intent.status
+        first_claim = intent.assigned_at is None
         waited = max((now - intent.queued_at).total_seconds(), 0.0)
         intent.claim()
         intent.assigned_to = executor
@@ -244,7 +247,7 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
             # Queue wait: from entering this phase's queue (or its re-queue) to this claim.
             duration_seconds=waited,
         )
-    return Claim(intent)
+    return Claim(intent, first_claim=first_claim)
 
 
 # --- progress -----------------------------------------------------------------------------
