@@ -28,6 +28,8 @@ REDIS_UP = Gauge("assemblyline_redis_up", "1 when Redis answers, 0 when the line
 T = TypeVar("T")
 
 KEY_PREFIX = "al:hb:"
+# Set for HEARTBEAT_WRITE_SECONDS when an executor's heartbeat is written to the database.
+WRITTEN_PREFIX = "al:hbw:"
 
 
 class LiveStatus:
@@ -111,6 +113,25 @@ class LiveStatus:
         if previous is None and self.degraded or not self.configured:
             return None
         return previous is None
+
+    def touch(self, executor_id: str, write_every: float) -> tuple[bool, bool] | None:
+        """`beat`, and whether the database's copy of the heartbeat is due (at most once per
+        `write_every` seconds, across processes), in one round trip: (lapsed, write_due);
+        None when Redis cannot tell."""
+        ttl = settings.EXECUTOR_OFFLINE_AFTER_SECONDS
+
+        def operation(r: redis.Redis) -> list[Any]:
+            pipe = r.pipeline(transaction=False)
+            pipe.set(KEY_PREFIX + executor_id, b"1", ex=ttl, get=True)
+            pipe.set(WRITTEN_PREFIX + executor_id, b"1", px=max(int(write_every * 1000), 1),
+                     nx=True)
+            return pipe.execute()  # type: ignore[no-any-return]
+
+        result = self.call(operation)
+        if result is None:
+            return None
+        previous, written = result
+        return previous is None, bool(written)
 
     def alive(self, executor_ids: list[str]) -> dict[str, bool] | None:
         """Which executors have a live key, in one round trip; None when Redis cannot tell."""

@@ -66,6 +66,17 @@ def executor_for(*, principal: Principal, executor_id: str) -> Executor:
     return executor_get(executor_id=executor_id_for(principal=principal, executor_id=executor_id))
 
 
+def acting_executor_id(*, principal: Principal, executor_id: str) -> str:
+    """`executor_for`, without loading the executor where its existence is known: an executor
+    token's own executor exists (its tokens are deleted with it; in the TOKEN_CACHE_SECONDS
+    after a deletion, a call then fails on the intent it names: 403 or 409); an admin's pick
+    is checked (404)."""
+    executor_id = executor_id_for(principal=principal, executor_id=executor_id)
+    if principal.role != Role.EXECUTOR:
+        executor_get(executor_id=executor_id)
+    return executor_id
+
+
 def executor_id_for(*, principal: Principal, executor_id: str) -> str:
     """`executor_for`'s checks without loading the executor (for a call that loads it
     itself, locked)."""
@@ -124,25 +135,38 @@ def executor_register(
     return executor, created, token
 
 
-def executor_touch(*, executor: Executor, now: Any = None) -> bool:
+def executor_touch(*, executor_id: str, now: Any = None,
+                   executor: Executor | None = None) -> bool:
     """Every executor call is a heartbeat: its Redis key is set with a TTL (live status), and
-    the database copy is written behind, at most every HEARTBEAT_WRITE_SECONDS, so a large
-    fleet does not turn heartbeats into a write storm. Returns True when the executor was
-    offline before this call (the caller records `executor_online`)."""
+    the database copy is written behind, at most every HEARTBEAT_WRITE_SECONDS (Redis keeps
+    that time, across processes), so a large fleet does not turn heartbeats into a write
+    storm. Returns True when the executor was offline before this call (the caller records
+    `executor_online`).
+
+    `executor`: its row, when the caller has loaded it (its `online` flag then counts too,
+    and it is kept up to date). Without Redis the row is what decides, read here if need be."""
     now = now or timezone.now()
-    last = executor.last_heartbeat
-    lapsed = live.beat(executor.pk)
-    if lapsed is None:  # Redis not configured or down: PostgreSQL decides
+    touched = live.touch(executor_id, settings.HEARTBEAT_WRITE_SECONDS)
+    if touched is None:  # Redis not configured or down: PostgreSQL decides
+        if executor is None:
+            executor = Executor.objects.filter(pk=executor_id).only(
+                "last_heartbeat", "online").first()
+            if executor is None:
+                return False
+        last = executor.last_heartbeat
         offline_after = timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS)
         lapsed = last is None or now - last > offline_after
-    came_online = lapsed or not executor.online
-    stale = last is None or now - last >= timedelta(seconds=settings.HEARTBEAT_WRITE_SECONDS)
+        write_due = last is None or now - last >= timedelta(
+            seconds=settings.HEARTBEAT_WRITE_SECONDS)
+    else:
+        lapsed, write_due = touched
+    came_online = lapsed or (executor is not None and not executor.online)
     if came_online:
-        Executor.objects.filter(pk=executor.pk).update(last_heartbeat=now, online=True)
+        Executor.objects.filter(pk=executor_id).update(last_heartbeat=now, online=True)
+    elif write_due:
+        Executor.objects.filter(pk=executor_id).update(last_heartbeat=now)
+    if executor is not None and (came_online or write_due):
         executor.last_heartbeat, executor.online = now, True
-    elif stale:
-        Executor.objects.filter(pk=executor.pk).update(last_heartbeat=now)
-        executor.last_heartbeat = now
     return came_online
 
 
@@ -153,7 +177,7 @@ def executor_heartbeat(*, executor: Executor, actor: str) -> Executor:
 
     now = timezone.now()
     with transaction.atomic():
-        came_online = executor_touch(executor=executor, now=now)
+        came_online = executor_touch(executor_id=executor.pk, executor=executor, now=now)
         Intent.objects.filter(assigned_to=executor, status__in=WORKING).update(
             lease_expires_at=now + timedelta(seconds=settings.LEASE_SECONDS)
         )

@@ -32,7 +32,7 @@ from assemblyline.schema import (
 )
 from executors.authentication import Principal, principal_of
 from executors.permissions import CanSubmit, CanWork, IsAdmin, IsAuthenticatedPrincipal
-from executors.services import executor_for, executor_id_for
+from executors.services import acting_executor_id, executor_id_for
 from intents import selectors, services
 from intents.models import EnvironmentPreference, Intent, Phase, Status
 from intents.serializers import EventSerializer, IntentFullSerializer, IntentSerializer
@@ -193,8 +193,8 @@ class WorkProgressApi(APIView):
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
         principal = _principal(request)
-        executor = executor_for(principal=principal, executor_id=data.pop("executor_id"))
-        intent = services.work_progress(executor=executor, actor=principal.name, **data)
+        executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
+        intent = services.work_progress(executor_id=executor_id, actor=principal.name, **data)
         return Response(
             {
                 "updated": True,
@@ -234,8 +234,8 @@ class WorkCompleteApi(APIView):
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
         principal = _principal(request)
-        executor = executor_for(principal=principal, executor_id=data.pop("executor_id"))
-        done = services.work_complete(executor=executor, actor=principal.name, **data)
+        executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
+        done = services.work_complete(executor_id=executor_id, actor=principal.name, **data)
         gate = None
         if done.outcome is not None:
             gate = {

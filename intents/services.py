@@ -130,7 +130,7 @@ def intent_submit(
         )
         _record_gate(intent=intent, outcome=outcome, actor=actor, phase=Phase.SPEC)
         if outcome.passed:
-            _pass_gate(intent=intent, actor=actor, executor=None)
+            _pass_gate(intent=intent, actor=actor, executor_id=None)
     return intent
 
 
@@ -197,7 +197,7 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
     if look_first and not dispatch.anything_claimable(now):
         # Nothing is queued for anyone: no lock, no routing (an idle fleet's polls are cheap).
         executor = executor_get(executor_id=executor_id)
-        if executor_touch(executor=executor, now=now):
+        if executor_touch(executor_id=executor_id, executor=executor, now=now):
             record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
         metrics.claim_empty()
         return Claim(None, "no queued intent: the queue is empty")
@@ -209,7 +209,7 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
             executor_id=executor_id,
             queryset=Executor.objects.select_for_update().annotate(holding=dispatch.holding()),
         )
-        came_online = executor_touch(executor=executor, now=now)
+        came_online = executor_touch(executor_id=executor_id, executor=executor, now=now)
         if came_online:
             record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
         holding = executor.holding
@@ -253,14 +253,14 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
 # --- progress -----------------------------------------------------------------------------
 
 
-def _ensure_holder(intent: Intent, executor: Executor) -> None:
+def _ensure_holder(intent: Intent, executor_id: str) -> None:
     """403 for work that was never this executor's; 409 for work it no longer holds (lease
     lost, re-queued, cancelled, reassigned) or that is not being worked on."""
-    if intent.assigned_to_id == executor.pk and intent.status in WORKING:
+    if intent.assigned_to_id == executor_id and intent.status in WORKING:
         return
-    if intent.assigned_to_id not in (None, executor.pk):
+    if intent.assigned_to_id not in (None, executor_id):
         held_before = IntentEvent.objects.filter(
-            intent=intent, kind=EventKind.ASSIGNED, executor_id=executor.pk
+            intent=intent, kind=EventKind.ASSIGNED, executor_id=executor_id
         ).exists()
         if not held_before:
             raise NotAllowed(f"intent {intent.id} is assigned to another executor")
@@ -284,14 +284,14 @@ def _ensure_phase(intent: Intent, phase: str | None) -> None:
 
 
 def work_progress(
-    *, executor: Executor, actor: str, intent_id: str, phase: str, progress: float, message: str
+    *, executor_id: str, actor: str, intent_id: str, phase: str, progress: float, message: str
 ) -> Intent:
     """Rule: only the holder reports progress, on the intent's current phase. The first report
     moves assigned → in_progress (testing in the test phase); every report extends the lease."""
     now = timezone.now()
     with transaction.atomic():
         intent = _locked(intent_id, PROGRESS_FIELDS)
-        _ensure_holder(intent, executor)
+        _ensure_holder(intent, executor_id)
         _ensure_phase(intent, phase)
         from_status = intent.status
         if intent.status == Status.ASSIGNED:
@@ -311,12 +311,12 @@ def work_progress(
             intent=intent,
             kind=EventKind.PROGRESS,
             actor=actor,
-            executor_id=executor.pk,
+            executor_id=executor_id,
             from_status=from_status,
             from_phase=phase,
             payload=payload,
         )
-        executor_touch(executor=executor, now=now)
+        executor_touch(executor_id=executor_id, now=now)
     return intent
 
 
@@ -337,7 +337,7 @@ def _merged(intent: Intent, artifacts: dict[str, Any]) -> dict[str, Any]:
 
 def work_complete(
     *,
-    executor: Executor,
+    executor_id: str,
     actor: str,
     intent_id: str,
     status: str,
@@ -352,7 +352,7 @@ def work_complete(
     intent = Intent.objects.filter(pk=intent_id).first()
     if intent is None:
         raise NotFound(f"intent {intent_id!r} not found")
-    _ensure_holder(intent, executor)
+    _ensure_holder(intent, executor_id)
     _ensure_phase(intent, phase)
     checked_phase = intent.current_phase
     outcome = None
@@ -364,7 +364,7 @@ def work_complete(
     with transaction.atomic():
         intent = _locked(intent_id)
         # It may have changed while the checks ran (lease lapsed, cancelled): re-check.
-        _ensure_holder(intent, executor)
+        _ensure_holder(intent, executor_id)
         _ensure_phase(intent, checked_phase)
         from_status, from_phase = intent.status, intent.current_phase
         intent.artifacts = _merged(intent, artifacts)
@@ -379,7 +379,7 @@ def work_complete(
             intent=intent,
             kind=EventKind.COMPLETED,
             actor=actor,
-            executor_id=executor.pk,
+            executor_id=executor_id,
             from_status=from_status,
             from_phase=from_phase,
             payload={"reported_status": status, "artifacts": sorted(artifacts)},
@@ -394,15 +394,15 @@ def work_complete(
                          save=False)
             passed, reason = outcome.passed, outcome.failures
         if passed:
-            Executor.objects.filter(pk=executor.pk).update(
+            Executor.objects.filter(pk=executor_id).update(
                 builds_completed=F("builds_completed") + 1,
                 total_build_seconds=F("total_build_seconds") + (duration or 0.0),
             )
-            _pass_gate(intent=intent, actor=actor, executor=executor)
+            _pass_gate(intent=intent, actor=actor, executor_id=executor_id)
         else:
-            Executor.objects.filter(pk=executor.pk).update(builds_failed=F("builds_failed") + 1)
+            Executor.objects.filter(pk=executor_id).update(builds_failed=F("builds_failed") + 1)
             _retry_or_fail(intent=intent, actor=actor, reason=reason, kind="gate_failed")
-        executor_touch(executor=executor, now=now)
+        executor_touch(executor_id=executor_id, now=now)
     advanced = passed and intent.status != Status.AWAITING_REVIEW
     if intent.status == Status.COMPLETED:
         following = Status.COMPLETED
@@ -451,12 +451,12 @@ def _review_due(intent: Intent) -> bool:
     return following in settings.REVIEW_BEFORE_PHASES
 
 
-def _pass_gate(*, intent: Intent, actor: str, executor: Executor | None) -> None:
+def _pass_gate(*, intent: Intent, actor: str, executor_id: str | None) -> None:
     if intent.status != Status.QUEUED and _review_due(intent):
         from_status = intent.status
         intent.hold_for_review()
-        if executor is not None:
-            intent.previous_executor = executor
+        if executor_id is not None:
+            intent.previous_executor_id = executor_id
         intent.assigned_to = None
         intent.lease_expires_at = None
         intent.stalled_at = None
@@ -471,10 +471,10 @@ def _pass_gate(*, intent: Intent, actor: str, executor: Executor | None) -> None
             from_phase=intent.current_phase,
         )
         return
-    _advance(intent=intent, actor=actor, executor=executor)
+    _advance(intent=intent, actor=actor, executor_id=executor_id)
 
 
-def _advance(*, intent: Intent, actor: str, executor: Executor | None) -> None:
+def _advance(*, intent: Intent, actor: str, executor_id: str | None) -> None:
     """Into the next phase's queue, or completed after production."""
     now = timezone.now()
     from_status, from_phase = intent.status, intent.current_phase
@@ -489,10 +489,10 @@ def _advance(*, intent: Intent, actor: str, executor: Executor | None) -> None:
         intent.rank = dispatch.enqueue_rank(intent, now)
         intent.attempts = 0
         intent.not_before = None
-    if executor is not None:
-        intent.previous_executor = executor
+    if executor_id is not None:
+        intent.previous_executor_id = executor_id
         if from_phase == Phase.BUILD:
-            intent.built_by = executor
+            intent.built_by_id = executor_id
     intent.assigned_to = None
     intent.lease_expires_at = None
     intent.progress_message = ""
@@ -727,7 +727,7 @@ def intent_approve(*, intent_id: str, reviewer: str, note: str = "") -> Intent:
             from_phase=intent.current_phase,
             payload={"note": note},
         )
-        _advance(intent=intent, actor=reviewer, executor=intent.previous_executor)
+        _advance(intent=intent, actor=reviewer, executor_id=intent.previous_executor_id)
     return intent
 
 

@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from executors.live import KEY_PREFIX, live
+from executors.live import KEY_PREFIX, WRITTEN_PREFIX, live
 from executors.models import Executor, Role
 from executors.services import token_create
 
@@ -153,8 +153,10 @@ def _specs_root(settings: Any, tmp_path: Any) -> None:
     settings.REAPER_ENABLED = False
     # Token revocation takes effect at once in tests (no per-process token cache).
     settings.TOKEN_CACHE_SECONDS = 0
-    # Live status keys in Redis outlive a test: start each test with no executor alive.
-    live.call(lambda r: [r.delete(key) for key in r.scan_iter(KEY_PREFIX + "*")])
+    # Live status keys in Redis outlive a test: start each test with no executor alive (and
+    # no heartbeat written to the database lately).
+    for prefix in (KEY_PREFIX, WRITTEN_PREFIX):
+        live.call(lambda r, prefix=prefix: [r.delete(key) for key in r.scan_iter(prefix + "*")])
 
 
 def submit(actor: Actor, **body: Any) -> dict[str, Any]:

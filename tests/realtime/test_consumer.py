@@ -111,15 +111,15 @@ async def test_every_kind_of_state_change_arrives(redis_layer: None, ) -> None:
         reviewed = services.intent_submit(actor="sub", title="reviewed", spec_text=SPEC_OK,
                                           requires_human_review=True)
         services.work_claim(executor_id=builder.pk, actor="ws-builder")
-        services.work_progress(executor=builder, actor="ws-builder", intent_id=reviewed.id,
+        services.work_progress(executor_id=builder.pk, actor="ws-builder", intent_id=reviewed.id,
                                phase="build", progress=0.5, message="half")
-        services.work_complete(executor=builder, actor="ws-builder", intent_id=reviewed.id,
+        services.work_complete(executor_id=builder.pk, actor="ws-builder", intent_id=reviewed.id,
                                status="failed", artifacts={})  # requeued
         services.work_claim(executor_id=builder.pk, actor="ws-builder")
-        services.work_complete(executor=builder, actor="ws-builder", intent_id=reviewed.id,
+        services.work_complete(executor_id=builder.pk, actor="ws-builder", intent_id=reviewed.id,
                                status="completed", artifacts=phase_artifacts("build"))
         services.work_claim(executor_id=reviewer_ex.pk, actor="ws-tester")
-        services.work_complete(executor=reviewer_ex, actor="ws-tester", intent_id=reviewed.id,
+        services.work_complete(executor_id=reviewer_ex.pk, actor="ws-tester", intent_id=reviewed.id,
                                status="completed", artifacts=phase_artifacts("test"))
         services.intent_reject(intent_id=reviewed.id, reviewer="boss", reason="again")
         cancelled = services.intent_submit(actor="sub", title="cancelled", spec_text=SPEC_OK)

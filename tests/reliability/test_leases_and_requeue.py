@@ -10,6 +10,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from executors.live import WRITTEN_PREFIX, live
+from executors.models import Executor
 from intents import reaper
 from intents.models import EventKind, Intent, IntentEvent
 from tests.conftest import Actor, claim, complete, phase_artifacts, progress, submit
@@ -78,6 +80,27 @@ def test_heartbeats_and_progress_extend_the_lease(
     assert Intent.objects.get(pk=intent_id).lease_expires_at > timezone.now() + timedelta(
         seconds=50
     )
+
+
+def test_the_database_copy_of_a_heartbeat_is_written_behind(
+    settings: Any, submitter: Actor, executor: Actor
+) -> None:
+    """Every executor call is a heartbeat; its `last_heartbeat` row is written at most every
+    HEARTBEAT_WRITE_SECONDS (timed in Redis across processes, or by the row without Redis)."""
+    settings.HEARTBEAT_WRITE_SECONDS = 60
+    assert heartbeat(executor).status_code == 200
+    row = Executor.objects.filter(pk=executor.executor_id)
+    first = row.get().last_heartbeat
+    intent_id = submit(submitter)["intent_id"]
+    claim(executor)
+    assert progress(executor, intent_id, "build", 0.2).status_code == 200
+    assert row.get().last_heartbeat == first  # within the minute: not written again
+    # A minute later (for Redis: the written-mark expired; without it: the row is old).
+    live.call(lambda r: r.delete(WRITTEN_PREFIX + executor.executor_id))
+    row.update(last_heartbeat=first - timedelta(seconds=61))
+    assert progress(executor, intent_id, "build", 0.4).status_code == 200
+    assert row.get().last_heartbeat > first
+    assert row.get().online is True
 
 
 def test_lost_leases_fail_the_intent_at_max_attempts(
