@@ -34,7 +34,6 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponseBase
-from django.urls import Resolver404, get_resolver
 
 from intents import longpoll
 
@@ -54,7 +53,9 @@ class SyncChainASGIHandler(ASGIHandler):
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         response = await self.in_worker(self.get_response, request)
-        if getattr(resolved_view(request), "waits", None) is not None:
+        # The view Django resolved for this request (None for a 404), not resolved again.
+        view = request.resolver_match.func if request.resolver_match else None
+        if getattr(view, "waits", None) is not None:
             # A long poll (intents/longpoll.py): held here, between tries, without a thread.
             response = await longpoll.hold(
                 request, response,
@@ -102,9 +103,3 @@ def release_answer(response: HttpResponseBase) -> None:
         response.data = None
         response.renderer_context = None
 
-
-def resolved_view(request: HttpRequest) -> Any:
-    try:
-        return get_resolver().resolve(request.path_info).func
-    except Resolver404:
-        return None
