@@ -49,7 +49,11 @@ def _valid(serializer_class: type[serializers.Serializer[Any]], data: Any) -> di
         raise serializers.ValidationError({"non_field_errors": ["the body must be a JSON object"]})
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+    valid = dict(serializer.validated_data)
+    # A serializer and its bound fields point at each other: let them go now, not at the
+    # next garbage collection (the fields are made again if asked for).
+    serializer.__dict__.pop("fields", None)
+    return valid
 
 
 def artifacts_within_limit(value: dict[str, Any]) -> dict[str, Any]:
