@@ -166,8 +166,17 @@ def line_state() -> dict[str, Any]:
 
 
 def queue_position(intent: Intent) -> int:
-    """How many queued intents rank ahead of this one (indexed count)."""
-    return Intent.objects.filter(status=Status.QUEUED, rank__lt=intent.rank).count()
+    """How many queued intents rank ahead of this one: counted (an indexed scan) up to
+    COUNTS_EXACT_BELOW; in a longer queue, the number queued from the count snapshot, which
+    is then an upper bound (a scan of a million entries took ~60 ms per submission)."""
+    limit = settings.COUNTS_EXACT_BELOW
+    ahead = (
+        Intent.objects.filter(status=Status.QUEUED, rank__lt=intent.rank).order_by()[:limit]
+        .count()
+    )
+    if ahead < limit:
+        return ahead
+    return max(ahead, sum(phase.get(Status.QUEUED, 0) for phase in open_counts().values()))
 
 
 def estimated_start(intent: Intent, *, now: datetime | None = None) -> datetime:
@@ -176,17 +185,25 @@ def estimated_start(intent: Intent, *, now: datetime | None = None) -> datetime:
     now = now or timezone.now()
     if intent.status != Status.QUEUED:
         return now
-    statuses = executor_statuses(now=now)
+    required = set(intent.required_capabilities)
+    candidates = [
+        e for e in Executor.objects.all()
+        if intent.environment_preference in ("either", e.environment)
+        and required <= set(e.capabilities)
+    ]
+    alive = live.alive([e.executor_id for e in candidates]) or {}
     matching = [
-        e
-        for e in statuses.values()
-        if e["status"] != "offline"
-        and (intent.environment_preference in ("either", e["environment"]))
-        and set(intent.required_capabilities) <= set(e["capabilities"])
+        e for e in candidates
+        if executor_alive(e, now=now, alive=alive.get(e.executor_id))
     ]
     start = max(now, intent.not_before or now)
-    if any(e["status"] == "idle" for e in matching):
-        return start
+    if matching:
+        busy = set(
+            Intent.objects.filter(status__in=WORKING, assigned_to__in=matching)
+            .values_list("assigned_to_id", flat=True).distinct()
+        )
+        if any(e.executor_id not in busy for e in matching):
+            return start  # an idle executor can take it now
     phase_time = (
         IntentEvent.objects.filter(
             kind=EventKind.COMPLETED,
