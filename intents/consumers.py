@@ -52,6 +52,11 @@ def _principal(scope: dict[str, Any]) -> Principal | None:
 
 
 class LineConsumer(AsyncJsonWebsocketConsumer):
+    # No channel of its own: events come through the process's one listener (fanout). With
+    # the default, every viewer subscribed a Redis pub/sub channel it never used (a round
+    # trip on connect and on close, a queue and a waiting task per viewer).
+    channel_layer_alias = None
+
     async def connect(self) -> None:
         self.principal = await _principal(self.scope)
         if self.principal is None:
