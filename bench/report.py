@@ -82,7 +82,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "Saturating: every executor calls again as soon as it has its answer (the server's "
         "throughput; latency is then mostly queueing). Offered N calls/s: each executor makes "
-        "one call per executors/N seconds (latency below saturation). WebSocket latency: "
+        "one call per executors/N seconds (latency below saturation; these runs last "
+        f"{result.get('paced_seconds', 15)} s, for enough samples for a p99). WebSocket latency: "
         "commit to arrival, on every tenth viewer (the others read and drop their frames; "
         "the server sends every viewer every frame).",
         "",
