@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import json
 import math
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -77,6 +79,29 @@ def test_long_poll_picks_up_new_work_within_a_second(server: Server) -> None:
     assert got["work"].assigned and got["work"].intent.id == submitted.intent_id
     assert got["held"] >= 2.0
     assert got["returned_at"] - submitted_at < 1.0
+
+
+def test_a_long_poll_whose_client_hangs_up_claims_nothing_afterwards(server: Server) -> None:
+    """The client goes away while its poll is held: the server drops the poll (Daphne's
+    disconnect, assemblyline/handlers.py), so work submitted afterwards stays queued for a
+    live executor instead of being assigned to a client that is gone."""
+    token = executor_token("gone")
+    address = urlparse(server.url)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as sock:
+        sock.sendall(
+            b"GET /assembly-line/work/next?executor_id=gone&wait=20 HTTP/1.1\r\n"
+            b"Host: " + address.netloc.encode() + b"\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\n\r\n")
+        time.sleep(1.5)  # held on an empty queue
+        sock.settimeout(0.1)
+        with pytest.raises(TimeoutError):
+            sock.recv(1)  # no answer yet: it is being held
+    time.sleep(0.5)
+    with Client(server.url, submitter_token()) as line:
+        submitted = line.submit("after the hang-up", spec_text=SPEC_OK)
+    time.sleep(2.0)  # a poll still held would have claimed it within a second
+    intent = Intent.objects.get(pk=submitted.intent_id)
+    assert (intent.status, intent.assigned_to_id) == ("queued", None)
 
 
 def test_long_poll_returns_empty_when_the_wait_ends_and_validates_wait(server: Server) -> None:
