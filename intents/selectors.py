@@ -42,6 +42,13 @@ def executor_status(
     return "busy" if holding else "idle"
 
 
+def executors_and_liveness() -> tuple[list[Executor], dict[str, bool] | None]:
+    """Every executor, and which are alive by their Redis heartbeat key (one round trip;
+    None when Redis cannot tell)."""
+    executors = list(Executor.objects.all())
+    return executors, live.alive([e.executor_id for e in executors])
+
+
 def executor_statuses(
     *,
     now: datetime | None = None,
@@ -52,8 +59,7 @@ def executor_statuses(
     when the caller has loaded the executors and their liveness already)."""
     now = now or timezone.now()
     if executors is None:
-        executors = list(Executor.objects.all())
-        alive = live.alive([e.executor_id for e in executors])
+        executors, alive = executors_and_liveness()
     alive = alive or {}
     work: dict[str, list[str]] = {}
     for intent_id, executor_id in (
@@ -141,8 +147,7 @@ def line_state() -> dict[str, Any]:
     counts = queue_counts()
     metrics = line_metrics(now=now, counts=counts)
     # Loaded once for the executors' part and the waiting reasons.
-    executors = list(Executor.objects.all())
-    alive = live.alive([e.executor_id for e in executors])
+    executors, alive = executors_and_liveness()
     by_status = metrics["by_status"]
     metrics["queue_wait"] = queue_wait(now=now)
     metrics["throughput_last_hour"] = counts.throughput_last_hour
@@ -186,15 +191,12 @@ def estimated_start(intent: Intent, *, now: datetime | None = None) -> datetime:
     if intent.status != Status.QUEUED:
         return now
     required = set(intent.required_capabilities)
-    candidates = [
-        e for e in Executor.objects.all()
+    executors, alive = executors_and_liveness()
+    matching = [
+        e for e in executors
         if intent.environment_preference in ("either", e.environment)
         and required <= set(e.capabilities)
-    ]
-    alive = live.alive([e.executor_id for e in candidates]) or {}
-    matching = [
-        e for e in candidates
-        if executor_alive(e, now=now, alive=alive.get(e.executor_id))
+        and executor_alive(e, now=now, alive=(alive or {}).get(e.executor_id))
     ]
     start = max(now, intent.not_before or now)
     if matching:
