@@ -243,31 +243,6 @@ class Intent(ConcurrentTransitionMixin, models.Model):
     def cancel(self) -> None:
         pass
 
-    # --- review buttons in admin ---------------------------------------------------------
-    # django-fsm-2's admin mixin shows these two as buttons with a reason form on intents
-    # awaiting review. IntentAdmin carries them out through intents.services.intent_approve /
-    # intent_reject (the same functions as the API): the rules and the event live there, so
-    # calling them on the model directly is refused.
-    @transition(
-        field=status,
-        source=Status.AWAITING_REVIEW,
-        target=RETURN_VALUE(Status.QUEUED, Status.COMPLETED),
-        custom={"admin": True, "label": "Approve", "form": "intents.admin.ApproveForm",
-                "help_text": "Let the intent move on to its next phase"},
-    )
-    def approve(self, **kwargs: object) -> str:
-        raise NotImplementedError("approve through intents.services.intent_approve")
-
-    @transition(
-        field=status,
-        source=Status.AWAITING_REVIEW,
-        target=Status.QUEUED,
-        custom={"admin": True, "label": "Reject", "form": "intents.admin.RejectForm",
-                "help_text": "Send the intent back to its phase with a reason"},
-    )
-    def reject(self, **kwargs: object) -> None:
-        raise NotImplementedError("reject through intents.services.intent_reject")
-
     # --- phase transitions ------------------------------------------------------------
     @transition(
         field=current_phase,
@@ -333,8 +308,8 @@ class ReviewRequest(Intent):
 
     class Meta:
         proxy = True
-        verbose_name = "review request"
-        verbose_name_plural = "review queue"
+        verbose_name = "intent awaiting review"
+        verbose_name_plural = "intents awaiting review"
 
 
 class IntentEvent(models.Model):
