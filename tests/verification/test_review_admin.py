@@ -6,12 +6,14 @@ the same flows in a real browser."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
 from intents.models import Intent, IntentEvent
 from tests.conftest import Actor, claim, complete, phase_artifacts, submit
@@ -85,6 +87,21 @@ def test_review_queue_and_the_reviewers_page(
     assert 'name="_save"' not in html  # read-only: the review forms are the only actions
     # An intent not awaiting review shows no review forms.
     assert b'id="approve-form"' not in staff.get(page_url(other)).content
+
+
+def test_queue_shows_and_filters_overdue_reviews(
+    staff: Client, submitter: Actor, executor: Actor
+) -> None:
+    late, fresh = to_review(submitter, executor), to_review(submitter, executor)
+    Intent.objects.filter(pk=late).update(review_requested_at=timezone.now() - timedelta(hours=5))
+    overdue = staff.get("/admin/intents/reviewrequest/?overdue=yes").content.decode()
+    assert late in overdue and fresh not in overdue
+    assert "5 h 00 min, overdue by 1 h 00 min" in overdue
+    within = staff.get("/admin/intents/reviewrequest/?overdue=no").content.decode()
+    assert fresh in within and late not in within
+    everything = staff.get("/admin/intents/reviewrequest/").content.decode()
+    assert everything.index(late) < everything.index(fresh)  # longest waiting first
+    assert "(overdue)" in staff.get(page_url(late)).content.decode()
 
 
 def test_approve_in_admin_advances_to_production(
