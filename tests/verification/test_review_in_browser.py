@@ -216,9 +216,9 @@ def test_review_from_the_dashboards_inbox_link(line: Line, browser: Any) -> None
     log_in(page)
     page.wait_for_url("**/assembly-line/dashboard")
     page.locator(f"#review li[data-intent={intent_id}] a").click()
-    expect(page.locator("#content h1")).to_have_text("image resizer")
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("ul.messagelist")).to_contain_text("approved")
+    expect(page.locator("#content h1")).to_have_text("image resizer")
     assert line.intent(intent_id)["current_phase"] == "production"
 
 
