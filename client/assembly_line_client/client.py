@@ -27,6 +27,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 import httpx
 from httpx_ws import WebSocketUpgradeError, aconnect_ws, connect_ws
@@ -157,11 +158,12 @@ class Calls:
 
     @staticmethod
     def intent(intent_id: str) -> Call[Intent]:
-        return Call("GET", f"/assembly-line/intents/{intent_id}", _intent)
+        # Quoted: an id is one path segment ("../state" must not name another endpoint).
+        return Call("GET", f"/assembly-line/intents/{quote(intent_id, safe='')}", _intent)
 
     @staticmethod
     def cancel(intent_id: str, reason: str = "") -> Call[dict[str, Any]]:
-        return Call("POST", f"/assembly-line/intents/{intent_id}/cancel", _json,
+        return Call("POST", f"/assembly-line/intents/{quote(intent_id, safe='')}/cancel", _json,
                     body={"reason": reason})
 
 
