@@ -341,3 +341,46 @@ def test_streamable_http_transport_claims_and_releases_on_shutdown(server: Serve
     )
     last = Intent.objects.get(pk=intent_id).events.order_by("created_at", "id").last()
     assert last is not None and (last.kind, last.payload["why"]) == ("requeued", "released")
+
+
+def mcp_server_pid() -> int:
+    """The `assembly-line mcp` process this test process started."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            args = (stat.parent / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and args[-2:] == ["mcp", ""]:
+            found.append(int(stat.parent.name))
+    (pid,) = found
+    return pid
+
+
+def test_a_host_that_stops_the_stdio_server_with_sigterm_gets_the_work_released(
+    server: Server,
+) -> None:
+    intent_id = built_intent(server)
+    token = executor_token("mcp-killed")
+    params = StdioServerParameters(
+        command=command()[0], args=[*command()[1:], "mcp"], env=env(server, token, "mcp-killed")
+    )
+
+    async def scenario() -> Any:
+        with open(os.devnull, "w") as quiet:
+            async with (
+                stdio_client(params, errlog=quiet) as (read, write),
+                ClientSession(read, write) as mcp,
+            ):
+                await mcp.initialize()
+                claim = await mcp.call_tool("claim_work", {"wait_seconds": 5})
+                os.kill(mcp_server_pid(), signal.SIGTERM)
+                return claim.structured_content
+
+    claim = asyncio.run(scenario())
+    assert claim["intent_id"] == intent_id
+    intent = Intent.objects.get(pk=intent_id)
+    assert (intent.status, intent.assigned_to_id) == ("queued", None)
+    last = intent.events.order_by("created_at", "id").last()
+    assert last is not None and last.payload["why"] == "released"
