@@ -249,6 +249,8 @@ def cmd_mcp(args: argparse.Namespace, out: TextIO) -> int:
                          'pip install "assembly-line-client[mcp]"') from None
     if not args.token:
         raise SystemExit("assembly-line mcp: set ASSEMBLY_LINE_TOKEN (or --token)")
+    if not 0.5 <= args.heartbeat <= 3600:
+        raise SystemExit("assembly-line mcp: --heartbeat must be 0.5 to 3600 seconds")
     return mcp_server.run(url=args.url, token=args.token, executor_id=args.executor_id,
                           http_port=args.http, host=args.host,
                           heartbeat_seconds=args.heartbeat)
@@ -302,8 +304,9 @@ def parser() -> argparse.ArgumentParser:
                      help="serve streamable HTTP on this port (path /mcp) instead of stdio")
     mcp.add_argument("--host", default="127.0.0.1", help="address for --http")
     mcp.add_argument("--heartbeat", type=float,
-                     default=float(os.environ.get("ASSEMBLY_LINE_HEARTBEAT_SECONDS", 20.0)),
-                     help="seconds between heartbeats while holding work")
+                     default=os.environ.get("ASSEMBLY_LINE_HEARTBEAT_SECONDS", "20"),
+                     help="seconds between heartbeats while holding work "
+                     "(ASSEMBLY_LINE_HEARTBEAT_SECONDS)")
     mcp.set_defaults(func=cmd_mcp)
     return root
 
