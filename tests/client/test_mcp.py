@@ -24,7 +24,7 @@ import pytest
 from assembly_line_client import Client
 from django.db import connection
 from django.utils import timezone
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from executors.models import Executor, Role
@@ -201,6 +201,13 @@ def test_an_ai_session_works_a_phase_through_the_mcp_tools_over_stdio(server: Se
                     "report_progress", intent_id="../state", progress=0.5
                 )
                 seen["bad_id"] = await s.call("hand_in", intent_id="int_" + "0" * 32, artifacts={})
+                seen["submitted"] = await s.call(
+                    "submit_intent", title="from the session", spec_text=SPEC_OK, priority=3
+                )
+                seen["no_spec"] = await s.call("submit_intent", title="no spec")
+                with pytest.raises(MCPError) as missing:
+                    await mcp.read_resource("intent://int_missing")
+                seen["missing_resource"] = str(missing.value)
                 seen["transcript"] = s.transcript
         # The session has ended here: the held production phase was handed back.
         return seen
@@ -278,6 +285,13 @@ def test_an_ai_session_works_a_phase_through_the_mcp_tools_over_stdio(server: Se
     error, bad_id = seen["bad_id"]
     assert error and "not found" in bad_id
 
+    error, submitted = seen["submitted"]
+    assert not error and submitted["current_phase"] == "build"
+    assert Intent.objects.get(pk=submitted["intent_id"]).created_by == "mcp-session"
+    error, no_spec = seen["no_spec"]
+    assert error and "give spec_text" in no_spec
+    assert "int_missing" in seen["missing_resource"]
+
     # Released at the session's end: back in the production queue, why released.
     intent = Intent.objects.get(pk=intent_id)
     assert (intent.status, intent.current_phase, intent.assigned_to_id) == (
@@ -327,10 +341,17 @@ def test_streamable_http_transport_claims_and_releases_on_shutdown(server: Serve
                 await mcp.initialize()
                 names = {tool.name for tool in (await mcp.list_tools()).tools}
                 result = await mcp.call_tool("claim_work", {"wait_seconds": 5})
-                return names, result.structured_content
+                second = await mcp.call_tool("claim_work", {"wait_seconds": 0})
+                return names, result.structured_content, second.structured_content
 
-        names, claim = asyncio.run(scenario())
+        names, claim, second = asyncio.run(scenario())
         assert names == TOOLS
+        # One at a time (max_concurrent 1): nothing more for it, with the line's reason.
+        assert second == {
+            "assigned": False,
+            "summary": "nothing for you",
+            "reason": "executor holds 1 intent(s), its max_concurrent",
+        }
         assert claim["intent_id"] == intent_id and claim["phase"] == "test"
         assert Intent.objects.get(pk=intent_id).assigned_to_id == "mcp-http"
     finally:
