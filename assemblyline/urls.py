@@ -25,6 +25,7 @@ urlpatterns = [
     path("assembly-line/work/next", long_poll(apis.WorkNextApi.as_view()), name="work-next"),
     path("assembly-line/work/progress", apis.WorkProgressApi.as_view(), name="work-progress"),
     path("assembly-line/work/complete", apis.WorkCompleteApi.as_view(), name="work-complete"),
+    path("assembly-line/work/release", apis.WorkReleaseApi.as_view(), name="work-release"),
     path("assembly-line/state", apis.LineStateApi.as_view(), name="line-state"),
     path("assembly-line/dashboard", views.dashboard, name="dashboard"),
     path("assembly-line/intents/", apis.IntentListApi.as_view(), name="intent-list"),

@@ -478,3 +478,50 @@ class VerifyApi(APIView):
             "verified_level": result.verified_level,
             "verification_id": result.run.pk,
         })
+
+
+class WorkReleaseApi(APIView):
+    """POST /assembly-line/work/release: the holder hands its work back unfinished (its session
+    ends); the intent is re-queued at once with `why: released` instead of waiting out its
+    lease."""
+
+    permission_classes = [CanWork]
+
+    @extend_schema_serializer(component_name="ReleaseWork")
+    class InputSerializer(serializers.Serializer[Any]):
+        intent_id = serializers.CharField(max_length=40)
+        executor_id = serializers.CharField(max_length=100)
+        phase = serializers.ChoiceField(choices=Phase.choices, required=False)
+        reason = serializers.CharField(max_length=500, required=False, allow_blank=True,
+                                       default="")
+
+    @extend_schema_serializer(component_name="ReleaseAnswer")
+    class OutputSerializer(serializers.Serializer[Any]):
+        released = serializers.BooleanField()
+        intent_id = serializers.CharField()
+        status = serializers.CharField()
+        current_phase = serializers.CharField()
+        attempts = serializers.IntegerField()
+
+    @extend_schema(
+        summary="Hand claimed work back unfinished (holder only)",
+        operation_id="release_work",
+        description="Re-queues the intent in its phase at once, keeping its place and its "
+        "attempts; the next claimer's handoff says `why: released`. 409 when the caller no "
+        "longer holds it (lease lapsed, re-queued, finished).",
+        tags=["work"],
+        request=InputSerializer,
+        responses={200: OutputSerializer, **errors(*AUTHED, 404, 409)},
+    )
+    def post(self, request: Request) -> Response:
+        data = _valid(self.InputSerializer, request.data)
+        principal = _principal(request)
+        executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
+        intent = services.work_release(executor_id=executor_id, actor=principal.name, **data)
+        return Response(self.OutputSerializer({
+            "released": True,
+            "intent_id": intent.id,
+            "status": intent.status,
+            "current_phase": intent.current_phase,
+            "attempts": intent.attempts,
+        }).data)

@@ -782,3 +782,46 @@ def intent_cancel(*, intent_id: str, actor: str, is_admin: bool, reason: str = "
 
 
 assert set(OPEN) | set(FINAL) == set(Status.values)
+
+
+# --- release ------------------------------------------------------------------------------
+
+
+def work_release(
+    *, executor_id: str, actor: str, intent_id: str, phase: str | None = None, reason: str = ""
+) -> Intent:
+    """Rule: the holder may hand its work back unfinished (its session ends). The intent goes
+    back to its phase's queue at once, keeping its place and its attempts (giving work back is
+    not a failed gate), with `why: released` in the event and the next executor's handoff.
+    Only the holder releases: work never held is 403, work no longer held 409."""
+    now = timezone.now()
+    with transaction.atomic():
+        intent = _locked(intent_id)
+        try:
+            _ensure_holder(intent, executor_id)
+            _ensure_phase(intent, phase)
+        except TransitionNotAllowed as exc:
+            raise TransitionNotAllowed(f"nothing to release: {exc}", current=exc.current) from None
+        from_status = intent.status
+        intent.requeue()
+        intent.assigned_to = None
+        intent.lease_expires_at = None
+        intent.stalled_at = None
+        intent.not_before = None
+        intent.queued_at = now
+        intent.save()
+        record_event(
+            intent=intent,
+            kind=EventKind.REQUEUED,
+            actor=actor,
+            executor_id=executor_id,
+            from_status=from_status,
+            from_phase=intent.current_phase,
+            payload={
+                "why": "released",
+                "reason": {"executor": executor_id, "message": reason},
+                "attempts": intent.attempts,
+            },
+        )
+        executor_touch(executor_id=executor_id, now=now)
+    return intent
