@@ -9,11 +9,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from django.conf import settings
 
 from tests.conftest import IN_CI, need
+from tests.servers import Server, free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RENDERED = ROOT / ".ci" / ".k8s-rendered"
@@ -112,3 +114,17 @@ def test_ingress_keeps_websockets_and_long_polls_open(rendered: Any) -> None:
             value = int(annotations[f"nginx.ingress.kubernetes.io/{timeout}"])
             assert value > settings.LONG_POLL_MAX_SECONDS
         assert one(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+
+
+def test_probes_readiness_needs_the_database_liveness_does_not() -> None:
+    """What the Deployment's probes rely on, against a real server whose database is down:
+    /health (readiness) is 503, so the pod leaves the Service; /capabilities (liveness and
+    start-up) still answers, so Kubernetes does not restart pods during a database outage."""
+    dead = f"postgres://postgres@127.0.0.1:{free_port()}/nothing"
+    server = Server({"DATABASE_URL": dead, "REDIS_URL": "", "DB_POOL_TIMEOUT": "1"}).start()
+    try:
+        health = httpx.get(server.url + "/health", timeout=10)
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
+        assert httpx.get(server.url + "/capabilities", timeout=10).status_code == 200
+    finally:
+        server.stop()
