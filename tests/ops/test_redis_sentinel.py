@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -36,11 +39,15 @@ from tests.reliability.test_faults import (
     submit_many,
     wait_until,
 )
-from tests.servers import Server, free_port
+from tests.servers import ROOT, Server, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MASTER = "linemaster"
+# As in deploy/kubernetes/redis-values.yaml: Redis and the sentinels ask for one password, and
+# the line uses a database other than 0 (both come from REDIS_URL).
+PASSWORD = "s3cret/pw"
+DB = 7
 # Sentinel's own failure detection; production uses more (deploy/kubernetes/: 5 s).
 DOWN_AFTER_MS = 1000
 # Events must flow again at most this long after the sentinels promote the replica: the
@@ -54,22 +61,35 @@ class RedisNode:
     def __init__(self, *, replica_of: int | None = None, sentinel_of: int | None = None) -> None:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="redis-sentinel-test-")
-        config = [f"port {self.port}", "bind 127.0.0.1", f'dir "{self.dir}"']
+        config = [
+            f"port {self.port}",
+            "bind 127.0.0.1",
+            f'dir "{self.dir}"',
+            f'requirepass "{PASSWORD}"',
+        ]
         if sentinel_of is not None:
             config += [
                 f"sentinel monitor {MASTER} 127.0.0.1 {sentinel_of} 2",
+                f'sentinel auth-pass {MASTER} "{PASSWORD}"',
+                f'sentinel sentinel-pass "{PASSWORD}"',
                 f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}",
                 f"sentinel failover-timeout {MASTER} 10000",
             ]
         else:
-            config += ['save ""', "appendonly no"]
+            config += ['save ""', "appendonly no", f'masterauth "{PASSWORD}"']
             if replica_of is not None:
                 config.append(f"replicaof 127.0.0.1 {replica_of}")
         self.config = Path(self.dir) / "redis.conf"
         self.config.write_text("\n".join(config) + "\n")  # a sentinel rewrites its file
         args = ["redis-server", str(self.config)] + (["--sentinel"] if sentinel_of else [])
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.client = redis.Redis(port=self.port, socket_timeout=1, decode_responses=True)
+        self.client = redis.Redis(
+            port=self.port,
+            password=PASSWORD,
+            db=0 if sentinel_of else DB,
+            socket_timeout=1,
+            decode_responses=True,
+        )
         wait_until(self.answers, 10, f"redis on port {self.port}")
 
     def answers(self) -> bool:
@@ -204,7 +224,8 @@ def test_primary_killed_line_degrades_then_follows_the_promoted_replica(postgres
     intent_ids = submit_many(6)
     server = Server(
         {
-            "REDIS_URL": "",
+            "REDIS_URL": f"redis://:{quote(PASSWORD, safe='')}@unused/{DB}",
+            "REDIS_SENTINEL_PASSWORD": PASSWORD,
             "REDIS_SENTINELS": ",".join(f"127.0.0.1:{s.port}" for s in sentinels),
             "REDIS_SENTINEL_MASTER": MASTER,
             "REDIS_RETRY_SECONDS": "0.5",
@@ -284,3 +305,59 @@ def test_primary_killed_line_degrades_then_follows_the_promoted_replica(postgres
     assert_never_held_twice(everything)
     assert [e for executor in fleet for e in executor.errors] == []
     assert submitter.errors == []
+
+
+def settings_of(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh process whose settings come from `env` (read at import)."""
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()\n" + code],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "assemblyline.settings",
+            "REDIS_URL": "",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_every_pool_and_the_channel_layer_take_the_sentinels_password_and_database() -> None:
+    result = settings_of(
+        {
+            "REDIS_SENTINELS": "10.0.0.1:26379, sentinel-b:26380,[::1]:26381",
+            "REDIS_SENTINEL_MASTER": "line",
+            "REDIS_URL": "redis://:p%2Fw@ignored:6379/7",
+            "REDIS_SENTINEL_PASSWORD": "sp",
+        },
+        "from django.conf import settings\n"
+        "from executors.redis_clients import connection_pool\n"
+        "from executors.live import live\n"
+        "from django.core.cache import cache\n"
+        "pools = [connection_pool(), live._redis().connection_pool,\n"
+        "         cache._cache.get_client().connection_pool]\n"
+        "for pool in pools:\n"
+        "    print(pool.service_name, pool.connection_kwargs['db'],\n"
+        "          pool.connection_kwargs['password'],\n"
+        "          [c.connection_pool.connection_kwargs['password']\n"
+        "           for c in pool.sentinel_manager.sentinels],\n"
+        "          [(c.connection_pool.connection_kwargs['host'],\n"
+        "            c.connection_pool.connection_kwargs['port'])\n"
+        "           for c in pool.sentinel_manager.sentinels])\n"
+        "host = settings.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0]\n"
+        "print(host['master_name'], host['db'], host['password'], host['sentinels'])\n",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    sentinels = "[('10.0.0.1', 26379), ('sentinel-b', 26380), ('::1', 26381)]"
+    assert result.stdout.splitlines() == [f"line 7 p/w ['sp', 'sp', 'sp'] {sentinels}"] * 3 + [
+        f"line 7 p/w {sentinels}"
+    ]
+
+
+@pytest.mark.parametrize("value", ["sentinel-a", "sentinel-a:port", ":26379", "a:1,b"])
+def test_a_sentinel_without_a_port_is_a_clear_error_at_start(value: str) -> None:
+    result = settings_of({"REDIS_SENTINELS": value}, "")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: REDIS_SENTINELS wants host:port" in result.stderr
