@@ -70,6 +70,9 @@ def test_app_pods_probe_health_drain_past_the_long_poll_and_never_migrate(render
             assert container["securityContext"]["readOnlyRootFilesystem"] is True
             assert container["resources"]["limits"]["memory"]
         assert pod["securityContext"]["runAsNonRoot"] is True
+        # Host headers: the Ingress host, and the pod IP the probes and Prometheus use.
+        assert env_of(app)["ALLOWED_HOSTS"]["value"] == "$(PUBLIC_HOST),$(POD_IP)"
+        assert env_of(app)["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
         config = one(docs, "ConfigMap")["data"]
         assert config["MIGRATE_ON_START"] == "false"
         assert config["REDIS_SENTINEL_MASTER"] and config["REDIS_SENTINELS"].count(":26379") == 3
@@ -121,8 +124,22 @@ def test_probes_readiness_needs_the_database_liveness_does_not() -> None:
     /health (readiness) is 503, so the pod leaves the Service; /capabilities (liveness and
     start-up) still answers, so Kubernetes does not restart pods during a database outage."""
     dead = f"postgres://postgres@127.0.0.1:{free_port()}/nothing"
-    server = Server({"DATABASE_URL": dead, "REDIS_URL": "", "DB_POOL_TIMEOUT": "1"}).start()
+    server = Server(
+        {
+            "DATABASE_URL": dead,
+            "REDIS_URL": "",
+            "DB_POOL_TIMEOUT": "1",
+            "ALLOWED_HOSTS": "assembly-line.example.com,127.0.0.1",
+        }
+    ).start()
     try:
+        # The kubelet's Host is the pod IP (here 127.0.0.1); any other host is refused.
+        assert (
+            httpx.get(
+                server.url + "/capabilities", headers={"Host": "evil.example"}, timeout=10
+            ).status_code
+            == 400
+        )
         health = httpx.get(server.url + "/health", timeout=10)
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
         assert httpx.get(server.url + "/capabilities", timeout=10).status_code == 200
