@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -90,7 +91,6 @@ class RedisNode:
             socket_timeout=1,
             decode_responses=True,
         )
-        wait_until(self.answers, 10, f"redis on port {self.port}")
 
     def answers(self) -> bool:
         try:
@@ -194,32 +194,47 @@ def health(url: str) -> str:
     return str(httpx.get(url + "/health", timeout=5).json()["status"])
 
 
-def test_primary_killed_line_degrades_then_follows_the_promoted_replica(postgres: Any) -> None:
+@pytest.fixture
+def sentinel_group() -> Iterator[tuple[RedisNode, RedisNode, list[RedisNode]]]:
+    """A primary, its replica and three sentinels that know them and each other."""
     need(bool(settings.REDIS_URL), "Redis (REDIS_URL)")
     need(shutil.which("redis-server") is not None, "redis-server")
     nodes: list[RedisNode] = []
-    primary = RedisNode()
-    nodes.append(primary)
-    replica = RedisNode(replica_of=primary.port)
-    nodes.append(replica)
-    wait_until(
-        lambda: replica.client.info("replication")["master_link_status"] == "up",
-        15,
-        "the replica to sync",
-    )
-    sentinels = [RedisNode(sentinel_of=primary.port) for _ in range(3)]
-    nodes += sentinels
-    # Each sentinel has found the replica and the two other sentinels (hello messages).
-    wait_until(
-        lambda: all(
-            len(s.client.execute_command("SENTINEL", "replicas", MASTER)) == 1
-            and len(s.client.execute_command("SENTINEL", "sentinels", MASTER)) == 2
-            for s in sentinels
-        ),
-        30,
-        "the sentinels to know each other and the replica",
-    )
 
+    def start(**kw: int) -> RedisNode:
+        nodes.append(RedisNode(**kw))
+        wait_until(nodes[-1].answers, 10, f"redis on port {nodes[-1].port}")
+        return nodes[-1]
+
+    try:
+        primary = start()
+        replica = start(replica_of=primary.port)
+        wait_until(
+            lambda: replica.client.info("replication")["master_link_status"] == "up",
+            15,
+            "the replica to sync",
+        )
+        sentinels = [start(sentinel_of=primary.port) for _ in range(3)]
+        # Each sentinel has found the replica and the two other sentinels (hello messages).
+        wait_until(
+            lambda: all(
+                len(s.client.execute_command("SENTINEL", "replicas", MASTER)) == 1
+                and len(s.client.execute_command("SENTINEL", "sentinels", MASTER)) == 2
+                for s in sentinels
+            ),
+            30,
+            "the sentinels to know each other and the replica",
+        )
+        yield primary, replica, sentinels
+    finally:
+        for node in nodes:
+            node.cleanup()
+
+
+def test_primary_killed_line_degrades_then_follows_the_promoted_replica(
+    postgres: Any, sentinel_group: tuple[RedisNode, RedisNode, list[RedisNode]]
+) -> None:
+    primary, replica, sentinels = sentinel_group
     tokens = make_fleet(3, prefix="sn")
     intent_ids = submit_many(6)
     server = Server(
@@ -231,7 +246,7 @@ def test_primary_killed_line_degrades_then_follows_the_promoted_replica(postgres
             "REDIS_RETRY_SECONDS": "0.5",
             "RETRY_BACKOFF_SECONDS": "0",
         }
-    ).start()
+    )
     stop = threading.Event()
     fleet = [ExecutorLoop(server.url, e, t, stop) for e, t in tokens.items()]
     viewers = Viewers(
@@ -241,6 +256,7 @@ def test_primary_killed_line_degrades_then_follows_the_promoted_replica(postgres
     )
     submitter = Submitter(server.url, token_create(name="alice", role=Role.SUBMITTER)[1])
     try:
+        server.start()
         assert health(server.url) == "ok"
         viewers.start()
         assert viewers.connected.wait(30), viewers.error
@@ -286,12 +302,10 @@ def test_primary_killed_line_degrades_then_follows_the_promoted_replica(postgres
         stop.set()
         submitter.stop.set()
         viewers.stop.set()
-        for executor in fleet:
-            executor.join(10)
-        viewers.join(10)
+        for thread in [*fleet, viewers, submitter]:
+            if thread.is_alive():
+                thread.join(10)
         server.stop()
-        for node in nodes:
-            node.cleanup()
 
     print(
         f"\nfailover timeline (s after SIGKILL): degraded seen {degraded_seen - killed:.2f}, "
