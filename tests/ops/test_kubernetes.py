@@ -81,6 +81,19 @@ def test_app_pods_probe_health_drain_past_the_long_poll_and_never_migrate(render
         assert job["command"] == ["python", "manage.py", "migrate", "--noinput"]
 
 
+def test_a_release_can_apply_all_but_the_deployment_first(rendered: Any) -> None:
+    """docs/deploy.md: `kubectl apply -l 'app.kubernetes.io/component!=web'` runs the migrate
+    Job (with this release's ConfigMap and the ServiceAccount it needs) before the rollout."""
+    for docs in rendered.values():
+        first = {
+            d["kind"]
+            for d in docs
+            if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") != "web"
+        }
+        assert "Deployment" not in first
+        assert {"Job", "ConfigMap", "ServiceAccount", "NetworkPolicy"} <= first
+
+
 def test_secrets_come_from_secrets_and_none_is_in_the_manifests(rendered: Any) -> None:
     for docs in rendered.values():
         assert not [d for d in docs if d["kind"] == "Secret"]
