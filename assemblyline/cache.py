@@ -5,8 +5,9 @@ context of its own, so each request that touched `cache` made a new `RedisCache`
 connection pool and a new TCP connection to Redis, and left the old ones to the garbage
 collector. Measured on a server: one new Redis connection per `GET /assembly-line/state`.
 Here the client is shared by every cache object of the same servers and options in the
-process; redis-py's pool is thread-safe. With REDIS_SENTINELS the pool is the sentinels'
-primary's (executors/redis_clients.py), so the cache follows a failover.
+process; redis-py's pool is thread-safe. The pool comes from the app's one factory
+(executors/redis_clients.py): REDIS_URL's Redis, or with REDIS_SENTINELS the sentinels'
+primary, so the cache follows a failover.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from __future__ import annotations
 import threading
 from typing import Any, ClassVar
 
-from django.conf import settings
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 from executors.redis_clients import connection_pool
 
 
-class SentinelCacheClient(RedisCacheClient):
-    """Django's client on one pool from the app's factory (LOCATION is not used)."""
+class LineCacheClient(RedisCacheClient):
+    """Django's client on one pool from the app's factory (LOCATION is REDIS_URL)."""
 
     def _get_connection_pool(self, write: bool) -> Any:
         if 0 not in self._pools:
@@ -39,6 +39,5 @@ class ProcessRedisCache(RedisCache):
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                kind = SentinelCacheClient if settings.REDIS_SENTINELS else self._class
-                client = self._clients[key] = kind(self._servers, **self._options)
+                client = self._clients[key] = LineCacheClient(self._servers, **self._options)
         return client

@@ -220,7 +220,7 @@ if REDIS_SENTINELS:
     CACHES = {
         "default": {
             "BACKEND": "assemblyline.cache.ProcessRedisCache",
-            "LOCATION": REDIS_URL,  # not connected to: the pool is the sentinels' primary's
+            "LOCATION": REDIS_URL,  # the pool is the sentinels' primary's (assemblyline/cache.py)
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
