@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -179,6 +179,51 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Redis Sentinel (docs/deploy.md) ------------------------------------------------------
+# REDIS_SENTINELS=host:port,... and REDIS_SENTINEL_MASTER: the channel layer, the cache and
+# the live status use whichever Redis the sentinels name primary, and follow a failover.
+# REDIS_URL then gives only the password and the database number (its host is not used).
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD", "")
+REDIS_SENTINELS: list[tuple[str, int]] = []
+for _sentinel in envlist("REDIS_SENTINELS", []):
+    _host, _, _port = _sentinel.rpartition(":")
+    if not _host or not _port.isdigit():
+        raise ImproperlyConfigured(f"REDIS_SENTINELS wants host:port,..., not {_sentinel!r}")
+    REDIS_SENTINELS.append((_host.strip("[]"), int(_port)))
+if REDIS_SENTINELS:
+    REDIS_URL = REDIS_URL or f"redis://{REDIS_SENTINEL_MASTER}/0"
+    _redis_url = urlparse(REDIS_URL)
+    _redis_db = _redis_url.path.strip("/") or "0"
+    # One description of the primary: the channel layer's host entry, and the app's own pools
+    # (executors/redis_clients.py) take it too.
+    REDIS_SENTINEL_PRIMARY: dict[str, object] = {
+        "sentinels": REDIS_SENTINELS,
+        "master_name": REDIS_SENTINEL_MASTER,
+        "db": int(_redis_db),
+        "socket_connect_timeout": 0.5,
+        "sentinel_kwargs": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5,
+                            **({"password": REDIS_SENTINEL_PASSWORD}
+                               if REDIS_SENTINEL_PASSWORD else {})},
+    }
+    if _redis_url.password:
+        REDIS_SENTINEL_PRIMARY["password"] = unquote(_redis_url.password)
+    if _redis_url.username:
+        REDIS_SENTINEL_PRIMARY["username"] = unquote(_redis_url.username)
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_SENTINEL_PRIMARY], "prefix": f"assemblyline.{_redis_db}"},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "assemblyline.cache.ProcessRedisCache",
+            "LOCATION": REDIS_URL,  # the pool is the sentinels' primary's (assemblyline/cache.py)
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
