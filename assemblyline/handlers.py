@@ -34,6 +34,7 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponseBase
+from django.urls import Resolver404, resolve
 
 from intents import longpoll
 
@@ -47,12 +48,20 @@ class SyncChainASGIHandler(ASGIHandler):
                                           thread_name_prefix="request")
         self.in_worker = sync_to_async(self.run_in_worker, thread_sensitive=False,
                                        executor=self.workers)
+        # Views that run live checks (verification/egress.py `live_checks`) wait on the
+        # services they probe, up to LIVE_CHECK_DEADLINE: on a pool of their own, so /health
+        # and executor calls never queue behind them; beyond its size they wait in the loop.
+        self.live_workers = ThreadPoolExecutor(settings.LIVE_CHECK_CONCURRENCY,
+                                               thread_name_prefix="live-check")
+        self.in_live_worker = sync_to_async(self.run_in_worker, thread_sensitive=False,
+                                            executor=self.live_workers)
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        response = await self.in_worker(self.get_response, request)
+        in_worker = self.in_live_worker if runs_live_checks(request) else self.in_worker
+        response = await in_worker(self.get_response, request)
         # The view Django resolved for this request (None for a 404), not resolved again.
         view = request.resolver_match.func if request.resolver_match else None
         if getattr(view, "waits", None) is not None:
@@ -86,6 +95,14 @@ class SyncChainASGIHandler(ASGIHandler):
             return function(*args)
         finally:
             close_old_connections()
+
+
+def runs_live_checks(request: HttpRequest) -> bool:
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False
+    return bool(getattr(match.func, "live_checks", False))
 
 
 def tune_process() -> None:

@@ -36,6 +36,7 @@ from executors.services import acting_executor_id, executor_id_for
 from intents import selectors, services
 from intents.models import EnvironmentPreference, Intent, Phase, Status
 from intents.serializers import EventSerializer, IntentFullSerializer, IntentSerializer
+from intents.throttles import VerifyRateThrottle
 
 
 def _principal(request: Request) -> Principal:
@@ -441,6 +442,7 @@ class VerifyApi(APIView):
     Records a VerificationRun; never moves the intent."""
 
     permission_classes = [CanSubmit]
+    throttle_classes = [VerifyRateThrottle]
 
     @extend_schema_serializer(component_name="Verify")
     class InputSerializer(serializers.Serializer[Any]):
@@ -460,7 +462,7 @@ class VerifyApi(APIView):
             description="Records a VerificationRun; never moves the intent.",
             tags=["verification"],
             request=InputSerializer,
-            responses={200: VerifyAnswerSerializer, **errors(*AUTHED, 404, 413)},
+            responses={200: VerifyAnswerSerializer, **errors(*AUTHED, 404, 413, 429)},
         )
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)

@@ -27,7 +27,10 @@ def run(check_class: type[live.Checker], service_url: str, level: Any = 1, **opt
     intent = Intent(id="i-1", title="demo", spec_text=SPEC_OK)
     artifacts = {"deployment_url": service_url, "files": PROD_FILES,
                  "rollback_plan": "redeploy the previous image"}
-    return check_class(level=level, **{"timeout": 0.5, **options}).run(intent, artifacts)
+    # Unsafe methods on: these tests judge what the probes find (the policy that turns them
+    # off by default has its own tests in tests/security/test_egress.py).
+    options = {"timeout": 0.5, "unsafe_methods": True, **options}
+    return check_class(level=level, **options).run(intent, artifacts)
 
 
 def refused_url() -> str:
