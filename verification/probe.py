@@ -70,12 +70,13 @@ def probe(client: httpx.Client, method: str, url: str, **kwargs: Any) -> Probe:
     """One request within the egress policy (verification/egress.py): no user info, the
     per-request time bound (`client.timeout`, start to last byte) and MAX_ANSWER_BYTES."""
     start = time.perf_counter()
-    where = f"{method} {short(url, 120)}"
     try:
-        if httpx.URL(url).userinfo:
-            return Probe(None, f"{where}: user info in the URL is not allowed", 0.0)
+        target = httpx.URL(url)
     except httpx.InvalidURL as exc:
-        return Probe(None, f"{where}: invalid URL ({short(str(exc), 80)})", 0.0)
+        return Probe(None, f"{method} {short(url, 120)}: invalid URL ({short(str(exc), 80)})", 0.0)
+    where = f"{method} {short(str(target.copy_with(userinfo=b'')), 120)}"
+    if target.userinfo:
+        return Probe(None, f"{where}: user info in the URL is not allowed", 0.0)
     timeout = client.timeout.read or DEFAULT_TIMEOUT
     try:
         with (
