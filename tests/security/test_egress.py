@@ -32,7 +32,7 @@ def no_allow(settings: Any) -> None:
 
 def check(check_class: type[live.Checker], url: str, spec: str = SPEC_OK, **options: Any):
     intent = Intent(id="i-egress", title="egress", spec_text=spec)
-    return check_class(level=1, **{"timeout": 0.5, **options}).run(intent, {"deployment_url": url})
+    return check_class(level=1, **{"timeout": 2.0, **options}).run(intent, {"deployment_url": url})
 
 
 def port_of(service: FakeService) -> int:
