@@ -36,7 +36,7 @@ from executors.services import acting_executor_id, executor_id_for
 from intents import selectors, services
 from intents.models import EnvironmentPreference, Intent, Phase, Status
 from intents.serializers import EventSerializer, IntentFullSerializer, IntentSerializer
-from intents.throttles import VerifyRateThrottle
+from intents.throttles import verify_rate_check
 
 
 def _principal(request: Request) -> Principal:
@@ -442,7 +442,6 @@ class VerifyApi(APIView):
     Records a VerificationRun; never moves the intent."""
 
     permission_classes = [CanSubmit]
-    throttle_classes = [VerifyRateThrottle]
 
     @extend_schema_serializer(component_name="Verify")
     class InputSerializer(serializers.Serializer[Any]):
@@ -466,6 +465,7 @@ class VerifyApi(APIView):
         )
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
+        verify_rate_check(intent_id=data["intent_id"])
         result = services.intent_verify(
             intent_id=data["intent_id"],
             level=data["verification_level"],

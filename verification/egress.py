@@ -212,6 +212,7 @@ class GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        remaining(timeout)  # a passed deadline stops before the name is even looked up
         addresses = resolve(host, port)
         error: Exception | None = None
         for address in addresses:  # every one was checked: connect to one of them
@@ -236,7 +237,8 @@ class GuardedTransport(httpx.HTTPTransport):
 
     def __init__(self) -> None:
         super().__init__(trust_env=False)
-        assert hasattr(self, "_pool"), "httpx.HTTPTransport changed: see verification/egress.py"
+        if not hasattr(self, "_pool"):
+            raise RuntimeError("httpx.HTTPTransport changed: see verification/egress.py")
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=10,

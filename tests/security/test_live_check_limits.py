@@ -137,6 +137,8 @@ def test_verify_is_limited_per_intent_with_429_and_retry_after(
     assert limited.status_code == 429
     assert limited.json()["error"]["status"] == 429
     assert 1 <= int(limited["Retry-After"]) <= 60
+    # The same intent spelt with spaces (the serializer strips them) is the same intent.
+    assert verify(submitter, f"  {first} ").status_code == 429
     assert verify(submitter, other).status_code == 200  # the limit is per intent
 
 
@@ -190,3 +192,17 @@ def test_health_stays_fast_while_8_verifies_wait_on_a_slow_target(
         assert Intent.objects.filter(pk=intent_id).exists()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "intent_id", [{"a": 1}, ["x"], "x" * 10_000, None, True, "y" * 65, "\u0000"]
+)
+def test_a_hostile_intent_id_gets_a_clear_error_not_a_500(
+    submitter: Actor, settings: Any, intent_id: Any
+) -> None:
+    settings.VERIFY_RATE = 1
+    for _ in range(2):  # the second call would be over the limit if it counted
+        body = {"intent_id": intent_id, "verification_level": 1, "phase": "build"}
+        answer = submitter.client.post("/assembly-line/verify", body, format="json")
+        assert answer.status_code in (400, 404), answer.content
+        assert answer.json()["error"]["status"] == answer.status_code
