@@ -311,9 +311,11 @@ LIVE_CHECK_ALLOW = envlist("LIVE_CHECK_ALLOW", [])
 LIVE_CHECK_UNSAFE_METHODS = envbool("LIVE_CHECK_UNSAFE_METHODS", False)
 # One verification's live requests together stop after this many seconds.
 LIVE_CHECK_DEADLINE = envfloat("LIVE_CHECK_DEADLINE", 10.0)
-# Requests that run live checks (/verify, /work/complete) run on a pool of this many threads
-# of their own, so /health and the other calls never wait behind them.
+# Requests that run live checks run on pools of this many threads of their own (one for
+# /verify, one for /work/complete), so /health and the other calls never wait behind them.
 LIVE_CHECK_CONCURRENCY = envint("LIVE_CHECK_CONCURRENCY", 4)
+if LIVE_CHECK_CONCURRENCY < 1:
+    raise ImproperlyConfigured("LIVE_CHECK_CONCURRENCY must be at least 1")
 # /verify calls per intent per minute (429 with Retry-After beyond it); 0: no limit.
 VERIFY_RATE = envint("VERIFY_RATE", 10)
 # Level 6's latency probe: GETs of /health after the first (at most 20, PROBE_REQUESTS_MAX).

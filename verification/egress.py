@@ -246,8 +246,12 @@ class GuardedTransport(httpx.HTTPTransport):
         )
 
 
-def live_checks(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark a view that runs live checks: the handler runs it on the live-check pool
-    (LIVE_CHECK_CONCURRENCY threads, assemblyline/handlers.py)."""
-    view.live_checks = True  # type: ignore[attr-defined]
-    return view
+def live_checks(pool: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a view that runs live checks: the handler runs it on live-check pool `pool`
+    (LIVE_CHECK_CONCURRENCY threads each, assemblyline/handlers.py)."""
+
+    def mark(view: Callable[..., Any]) -> Callable[..., Any]:
+        view.live_checks = pool  # type: ignore[attr-defined]
+        return view
+
+    return mark
