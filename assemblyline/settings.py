@@ -347,6 +347,24 @@ ASSEMBLY_LINE_GATES: dict[str, list[str | int]] = {
 LIVE_CHECKS = envbool("LIVE_CHECKS", True)
 LIVE_TIMEOUT = envfloat("LIVE_TIMEOUT_SECONDS", 3.0)
 HEALTHY_STATUSES = envlist("HEALTHY_STATUSES", ["ok", "active", "healthy"])
+# Egress policy of the live checks (docs/security-egress.md): where they may connect beyond
+# public addresses, as hosts, networks (CIDR) and `host:port-range`, e.g.
+# 127.0.0.1:8000-8999,10.0.0.0/8. Unset: public addresses only.
+LIVE_CHECK_ALLOW = envlist("LIVE_CHECK_ALLOW", [])
+# Level 1 (and level 5's error probes) send POST/PUT/PATCH/DELETE to spec-documented paths
+# only when this is on; otherwise GET and HEAD.
+LIVE_CHECK_UNSAFE_METHODS = envbool("LIVE_CHECK_UNSAFE_METHODS", False)
+# One verification's live requests together stop after this many seconds.
+LIVE_CHECK_DEADLINE = envfloat("LIVE_CHECK_DEADLINE", 10.0)
+# Requests that run live checks run on pools of this many threads of their own (one for
+# /verify, one for /work/complete), so /health and the other calls never wait behind them.
+LIVE_CHECK_CONCURRENCY = envint("LIVE_CHECK_CONCURRENCY", 4)
+if LIVE_CHECK_CONCURRENCY < 1:
+    raise ImproperlyConfigured("LIVE_CHECK_CONCURRENCY must be at least 1")
+# /verify calls per intent per minute (429 with Retry-After beyond it); 0: no limit.
+VERIFY_RATE = envint("VERIFY_RATE", 10)
+# Level 6's latency probe: GETs of /health after the first (at most 20, PROBE_REQUESTS_MAX).
+LIVE_PROBE_REQUESTS = envint("LIVE_PROBE_REQUESTS", 10)
 # The platform's SERVICE_REGISTRY.json: level 2 checks built services are in it, /send finds
 # targets in it, `manage.py register` writes our entry. Empty: no registry.
 SERVICE_REGISTRY_PATH = os.environ.get("SERVICE_REGISTRY_PATH", "")
@@ -388,7 +406,7 @@ ASSEMBLY_LINE_VERIFIERS: list[dict[str, object]] = [
             {"NAME": "verification.checks.live.NoTracebackCheck", "LEVEL": 5,
              "OPTIONS": {"timeout": LIVE_TIMEOUT}},
             {"NAME": "verification.checks.live.ProductionProbeCheck", "LEVEL": 6,
-             "OPTIONS": {"timeout": LIVE_TIMEOUT, "requests": 50, "p95_ms": 500,
+             "OPTIONS": {"timeout": LIVE_TIMEOUT, "requests": LIVE_PROBE_REQUESTS, "p95_ms": 500,
                          "healthy_statuses": HEALTHY_STATUSES}},
         ]
         if LIVE_CHECKS

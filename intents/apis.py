@@ -36,6 +36,7 @@ from executors.services import acting_executor_id, executor_id_for
 from intents import selectors, services
 from intents.models import EnvironmentPreference, Intent, Phase, Status
 from intents.serializers import EventSerializer, IntentFullSerializer, IntentSerializer
+from intents.throttles import verify_rate_check
 
 
 def _principal(request: Request) -> Principal:
@@ -460,10 +461,11 @@ class VerifyApi(APIView):
             description="Records a VerificationRun; never moves the intent.",
             tags=["verification"],
             request=InputSerializer,
-            responses={200: VerifyAnswerSerializer, **errors(*AUTHED, 404, 413)},
+            responses={200: VerifyAnswerSerializer, **errors(*AUTHED, 404, 413, 429)},
         )
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
+        verify_rate_check(intent_id=data["intent_id"])
         result = services.intent_verify(
             intent_id=data["intent_id"],
             level=data["verification_level"],
