@@ -203,16 +203,17 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
         return Claim(None, "no queued intent: the queue is empty")
     with transaction.atomic():
         # Locking the executor row serializes one executor's own claims, so max_concurrent
-        # cannot be overrun by parallel requests of the same executor. The row is read with
-        # how much work it holds, in one query.
+        # cannot be overrun by parallel requests of the same executor.
         executor = executor_get(
-            executor_id=executor_id,
-            queryset=Executor.objects.select_for_update().annotate(holding=dispatch.holding()),
+            executor_id=executor_id, queryset=Executor.objects.select_for_update()
         )
         came_online = executor_touch(executor_id=executor_id, executor=executor, now=now)
         if came_online:
             record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
-        holding = executor.holding
+        # Counted after the lock is held, in a statement of its own: a count read with the
+        # locking SELECT comes from its snapshot, taken before the wait, and misses the
+        # claims committed meanwhile.
+        holding = dispatch.holding_count(executor.pk)
         if holding >= executor.max_concurrent:
             metrics.claim_empty()
             return Claim(None, f"executor holds {holding} intent(s), its max_concurrent")
