@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from assemblyline.errors import InvalidInput, NotAllowed, NotFound
-from executors.authentication import Principal
+from executors.authentication import Principal, principal_identity
 from executors.live import live
 from executors.models import ApiToken, Executor, Role
 
@@ -58,6 +58,7 @@ def token_authenticate(token: str) -> Principal | None:
         role=api_token.role,
         executor_id=api_token.executor_id,
         token_id=api_token.pk,
+        identity=principal_identity(api_token),
     )
 
 
@@ -129,7 +130,7 @@ def executor_register(
         record_executor_event(
             executor=executor,
             kind="executor_registered",
-            actor=principal.name,
+            actor=principal.identity,
             payload={"created": created, **fields},
         )
     return executor, created, token

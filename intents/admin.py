@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString
 from django_fsm.admin import FSMAdminMixin
 
 from assemblyline.errors import LineError
+from executors.authentication import principal_identity
 from intents import services
 from intents.models import Intent, IntentEvent, ReviewRequest, Status
 from verification.checks.spec import read_spec
@@ -62,9 +63,9 @@ class IntentAdmin(FSMAdminMixin, admin.ModelAdmin):
     buttons with a reason form) and the cancel action, all through intents.services."""
 
     list_display = ["id", "title", "current_phase", "status", "priority", "assigned_to",
-                    "attempts", "verification_level", "created_by", "created_at"]
+                    "attempts", "verification_level", "created_by_label", "created_at"]
     list_filter = ["status", "current_phase", "environment_preference", "requires_human_review"]
-    search_fields = ["id", "title", "created_by"]
+    search_fields = ["id", "title", "created_by", "created_by_label"]
     ordering = ["-created_at"]
     inlines = [IntentEventInline]
     actions = ["cancel_intents"]
@@ -150,15 +151,17 @@ class IntentAdmin(FSMAdminMixin, admin.ModelAdmin):
         kwargs: Mapping[str, Any] | None = None,
     ) -> bool:
         reason = str((kwargs or {}).get("reason", ""))
-        reviewer = request.user.get_username()
+        reviewer, label = principal_identity(request.user), request.user.get_username()
         if not self.has_change_permission(request, obj):
             self.message_user(request, "you may not review intents", messages.ERROR)
             return False
         try:
             if transition_name == "approve":
-                services.intent_approve(intent_id=obj.pk, reviewer=reviewer, note=reason)
+                services.intent_approve(intent_id=obj.pk, reviewer=reviewer, note=reason,
+                                        reviewer_label=label)
             elif transition_name == "reject":
-                services.intent_reject(intent_id=obj.pk, reviewer=reviewer, reason=reason)
+                services.intent_reject(intent_id=obj.pk, reviewer=reviewer, reason=reason,
+                                       reviewer_label=label)
             else:
                 self.message_user(request, f"{transition_name} is not done in admin",
                                   messages.ERROR)
@@ -177,7 +180,7 @@ class IntentAdmin(FSMAdminMixin, admin.ModelAdmin):
             try:
                 services.intent_cancel(
                     intent_id=intent_id,
-                    actor=request.user.get_username(),
+                    actor=principal_identity(request.user),
                     is_admin=True,
                     reason="cancelled in admin",
                 )
@@ -191,7 +194,7 @@ class IntentAdmin(FSMAdminMixin, admin.ModelAdmin):
 class ReviewQueueAdmin(IntentAdmin):
     """The review queue: intents awaiting a human, longest waiting first."""
 
-    list_display = ["id", "title", "current_phase", "priority", "created_by",
+    list_display = ["id", "title", "current_phase", "priority", "created_by_label",
                     "verification_level", "quality_score", "waiting", "review_overdue_at"]
     list_filter = ["current_phase", "environment_preference"]
     ordering = ["review_requested_at"]

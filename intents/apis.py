@@ -107,10 +107,11 @@ class IntentSubmitApi(APIView):
         )
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
-        actor = _principal(request).name
+        principal = _principal(request)
+        actor, label = principal.identity, principal.name
         key = request.headers.get("Idempotency-Key")
         if key is None:
-            intent = services.intent_submit(actor=actor, **data)
+            intent = services.intent_submit(actor=actor, actor_label=label, **data)
             return Response(self.answer(intent), status=status.HTTP_201_CREATED)
         if not key.strip() or len(key) > 200:
             raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
@@ -118,7 +119,8 @@ class IntentSubmitApi(APIView):
             json.dumps(data, sort_keys=True, default=str).encode()
         ).hexdigest()
         answer, replayed = services.intent_submit_once(
-            actor=actor, key=key, request_hash=body_hash, submit=data, answer=self.answer
+            actor=actor, key=key, request_hash=body_hash, submit=data, answer=self.answer,
+            actor_label=label,
         )
         headers = {"Idempotent-Replayed": "true"} if replayed else {}
         return Response(answer, status=status.HTTP_201_CREATED, headers=headers)
@@ -158,7 +160,7 @@ class WorkNextApi(APIView):
         data = _valid(self.InputSerializer, request.query_params.dict())
         principal = _principal(request)
         executor_id = executor_id_for(principal=principal, executor_id=data["executor_id"])
-        claim = services.work_claim(executor_id=executor_id, actor=principal.name,
+        claim = services.work_claim(executor_id=executor_id, actor=principal.identity,
                                     look_first=data["wait"] > 0)
         if claim.intent is None:
             return Response({"assigned": False, "reason": claim.reason})
@@ -198,7 +200,8 @@ class WorkProgressApi(APIView):
         data = _valid(self.InputSerializer, request.data)
         principal = _principal(request)
         executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
-        intent = services.work_progress(executor_id=executor_id, actor=principal.name, **data)
+        intent = services.work_progress(executor_id=executor_id, actor=principal.identity,
+                                        **data)
         return Response(
             {
                 "updated": True,
@@ -239,7 +242,8 @@ class WorkCompleteApi(APIView):
         data = _valid(self.InputSerializer, request.data)
         principal = _principal(request)
         executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
-        done = services.work_complete(executor_id=executor_id, actor=principal.name, **data)
+        done = services.work_complete(executor_id=executor_id, actor=principal.identity,
+                                      **data)
         gate = None
         if done.outcome is not None:
             gate = {
@@ -289,7 +293,8 @@ class IntentListApi(APIView):
         status = serializers.ChoiceField(choices=Status.choices, required=False)
         phase = serializers.ChoiceField(choices=Phase.choices, required=False)
         executor = serializers.CharField(max_length=100, required=False)
-        created_by = serializers.CharField(max_length=150, required=False)
+        # A submitter's identity (`token:<id>`, `executor:<id>`, `user:<id>`), not a name.
+        created_by = serializers.CharField(max_length=200, required=False)
 
     @extend_schema(
             summary="List intents, newest first",
@@ -368,7 +373,7 @@ class IntentCancelApi(APIView):
         principal = _principal(request)
         intent = services.intent_cancel(
             intent_id=intent_id,
-            actor=principal.name,
+            actor=principal.identity,
             is_admin=principal.is_admin,
             reason=data["reason"],
         )
@@ -389,8 +394,10 @@ class IntentApproveApi(APIView):
         )
     def post(self, request: Request, intent_id: str) -> Response:
         data = _valid(ReasonSerializer, request.data or {})
+        principal = _principal(request)
         intent = services.intent_approve(
-            intent_id=intent_id, reviewer=_principal(request).name, note=data["reason"]
+            intent_id=intent_id, reviewer=principal.identity, reviewer_label=principal.name,
+            note=data["reason"],
         )
         return Response(IntentSerializer(intent).data)
 
@@ -409,8 +416,10 @@ class IntentRejectApi(APIView):
         )
     def post(self, request: Request, intent_id: str) -> Response:
         data = _valid(RequiredReasonSerializer, request.data or {})
+        principal = _principal(request)
         intent = services.intent_reject(
-            intent_id=intent_id, reviewer=_principal(request).name, reason=data["reason"]
+            intent_id=intent_id, reviewer=principal.identity, reviewer_label=principal.name,
+            reason=data["reason"],
         )
         return Response(IntentSerializer(intent).data)
 
@@ -431,7 +440,7 @@ class IntentRequeueApi(APIView):
     def post(self, request: Request, intent_id: str) -> Response:
         data = _valid(ReasonSerializer, request.data or {})
         intent = services.intent_requeue(
-            intent_id=intent_id, actor=_principal(request).name, reason=data["reason"]
+            intent_id=intent_id, actor=_principal(request).identity, reason=data["reason"]
         )
         return Response(IntentSerializer(intent).data)
 

@@ -91,6 +91,7 @@ def intent_submit(
     *,
     actor: str,
     title: str,
+    actor_label: str = "",
     spec_path: str = "",
     spec_text: str = "",
     priority: int = 5,
@@ -101,7 +102,10 @@ def intent_submit(
 ) -> Intent:
     """Rule: a new intent enters the queue in SPEC. Its spec is checked at once; a spec that
     already passes the SPEC gate moves it straight to the BUILD queue (the line auto-advances
-    whenever a gate passes)."""
+    whenever a gate passes).
+
+    `actor`: the submitter's `principal_identity`, which owns the intent; `actor_label`: the
+    name shown for it."""
     now = timezone.now()
     intent = Intent(
         title=title,
@@ -113,6 +117,7 @@ def intent_submit(
         required_capabilities=sorted(set(required_capabilities or [])),
         max_attempts=max_attempts or settings.MAX_ATTEMPTS,
         created_by=actor,
+        created_by_label=actor_label or actor,
         created_at=now,
         queued_at=now,
     )
@@ -141,6 +146,7 @@ def intent_submit_once(
     request_hash: str,
     submit: dict[str, Any],
     answer: Callable[[Intent], dict[str, Any]],
+    actor_label: str = "",
 ) -> tuple[dict[str, Any], bool]:
     """Rule: a submission with an idempotency key is made once per caller and key; a repeat
     gets the first answer back (replayed=True), a repeat with a different body is a 409.
@@ -161,7 +167,7 @@ def intent_submit_once(
         return earlier
     try:
         with transaction.atomic():
-            intent = intent_submit(actor=actor, **submit)
+            intent = intent_submit(actor=actor, actor_label=actor_label, **submit)
             response = answer(intent)
             IdempotencyKey.objects.create(
                 actor=actor, key=key, request_hash=request_hash, intent=intent, response=response
@@ -699,11 +705,12 @@ def intent_verify(
 # --- review and cancel ----------------------------------------------------------------------
 
 
-def _awaiting_review(intent_id: str, reviewer: str) -> Intent:
+def _awaiting_review(intent_id: str, reviewer: str, reviewer_label: str) -> Intent:
     intent = _locked(intent_id)
+    # Identities, not names: two tokens may share a name.
     if settings.REVIEWER_NOT_SUBMITTER and intent.created_by == reviewer:
         raise NotAllowed(
-            f"{reviewer} submitted intent {intent.id} and cannot review it "
+            f"{reviewer_label or reviewer} submitted intent {intent.id} and cannot review it "
             "(separation of duties: REVIEWER_NOT_SUBMITTER)"
         )
     if intent.status != Status.AWAITING_REVIEW:
@@ -714,11 +721,15 @@ def _awaiting_review(intent_id: str, reviewer: str) -> Intent:
     return intent
 
 
-def intent_approve(*, intent_id: str, reviewer: str, note: str = "") -> Intent:
-    """Rule: a reviewer's approval lets a held intent move on as its gate allowed."""
+def intent_approve(
+    *, intent_id: str, reviewer: str, note: str = "", reviewer_label: str = ""
+) -> Intent:
+    """Rule: a reviewer's approval lets a held intent move on as its gate allowed.
+    `reviewer`: the reviewer's `principal_identity`; `reviewer_label`: the name shown."""
     with transaction.atomic():
-        intent = _awaiting_review(intent_id, reviewer)
+        intent = _awaiting_review(intent_id, reviewer, reviewer_label)
         intent.reviewed_by = reviewer
+        intent.reviewed_by_label = reviewer_label or reviewer
         intent.reviewed_at = timezone.now()
         record_event(
             intent=intent,
@@ -732,14 +743,17 @@ def intent_approve(*, intent_id: str, reviewer: str, note: str = "") -> Intent:
     return intent
 
 
-def intent_reject(*, intent_id: str, reviewer: str, reason: str) -> Intent:
+def intent_reject(
+    *, intent_id: str, reviewer: str, reason: str, reviewer_label: str = ""
+) -> Intent:
     """Rule: a rejection sends the intent back to its phase's queue with the reason and
     attempts+1 (failed at max_attempts)."""
     if not reason.strip():
         raise InvalidInput("a rejection needs a reason")
     with transaction.atomic():
-        intent = _awaiting_review(intent_id, reviewer)
+        intent = _awaiting_review(intent_id, reviewer, reviewer_label)
         intent.reviewed_by = reviewer
+        intent.reviewed_by_label = reviewer_label or reviewer
         intent.reviewed_at = timezone.now()
         record_event(
             intent=intent,
@@ -756,7 +770,8 @@ def intent_reject(*, intent_id: str, reviewer: str, reason: str) -> Intent:
 
 
 def intent_cancel(*, intent_id: str, actor: str, is_admin: bool, reason: str = "") -> Intent:
-    """Rule: the submitter of an intent or an admin may cancel it while it is not final."""
+    """Rule: the submitter of an intent (`actor` is compared as a `principal_identity`) or an
+    admin may cancel it while it is not final."""
     with transaction.atomic():
         intent = _locked(intent_id)
         if not is_admin and intent.created_by != actor:
