@@ -31,7 +31,13 @@ from assemblyline.schema import (
     errors,
 )
 from executors.authentication import Principal, principal_of
-from executors.permissions import CanSubmit, CanWork, IsAdmin, IsAuthenticatedPrincipal
+from executors.permissions import (
+    CanSubmit,
+    CanVerify,
+    CanWork,
+    IsAdmin,
+    IsAuthenticatedPrincipal,
+)
 from executors.services import acting_executor_id, executor_id_for
 from intents import selectors, services
 from intents.models import EnvironmentPreference, Intent, Phase, Status
@@ -447,9 +453,10 @@ class IntentRequeueApi(APIView):
 
 class VerifyApi(APIView):
     """POST /assembly-line/verify: run the verification levels 1..N on demand for a phase.
-    Records a VerificationRun; never moves the intent."""
+    Records a VerificationRun; never moves the intent. The intent's submitter, the executor
+    holding it and admins only."""
 
-    permission_classes = [CanSubmit]
+    permission_classes = [CanVerify]
 
     @extend_schema_serializer(component_name="Verify")
     class InputSerializer(serializers.Serializer[Any]):
@@ -466,18 +473,23 @@ class VerifyApi(APIView):
     @extend_schema(
             summary="Run verification levels 1..N on demand",
         operation_id="verify",
-            description="Records a VerificationRun; never moves the intent.",
+            description="Records a VerificationRun; never moves the intent. Only the "
+            "intent's submitter, the executor holding it and admins may (403 otherwise).",
             tags=["verification"],
             request=InputSerializer,
             responses={200: VerifyAnswerSerializer, **errors(*AUTHED, 404, 413)},
         )
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
+        principal = _principal(request)
         result = services.intent_verify(
             intent_id=data["intent_id"],
             level=data["verification_level"],
             phase=data["phase"],
             artifacts=data["artifacts"],
+            actor=principal.identity,
+            is_admin=principal.is_admin,
+            executor_id=principal.executor_id,
         )
         return Response({
             "passed": result.passed,

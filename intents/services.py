@@ -676,14 +676,32 @@ class Verification:
 
 
 def intent_verify(
-    *, intent_id: str, level: int, phase: str, artifacts: dict[str, Any] | None = None
+    *,
+    intent_id: str,
+    level: int,
+    phase: str,
+    actor: str,
+    is_admin: bool,
+    executor_id: str | None = None,
+    artifacts: dict[str, Any] | None = None,
 ) -> Verification:
     """Rule: run levels 1..`level` (and the phase's own gate levels, to answer can_advance)
     against the intent's artifacts, plus any given here, record a VerificationRun and never
-    move the intent. No transaction around the checks: they call the built service."""
+    move the intent. No transaction around the checks: they call the built service.
+
+    Only the intent's submitter (`actor`, a `principal_identity`), the executor holding it
+    now (`executor_id`, for an executor token) and admins may: checks make the server call
+    out and each run is stored, so nobody else's call gets that far."""
     intent = Intent.objects.filter(pk=intent_id).first()
     if intent is None:
         raise NotFound(f"intent {intent_id!r} not found")
+    holds = (executor_id is not None and intent.assigned_to_id == executor_id
+             and intent.status in WORKING)
+    if not (is_admin or intent.created_by == actor or holds):
+        raise NotAllowed(
+            f"only the submitter of intent {intent.id}, the executor holding it and admins "
+            "may verify it"
+        )
     asked: list[str | int] = list(range(1, level + 1))
     gate = gate_levels(phase)
     outcome = run_levels(intent, _merged(intent, artifacts or {}),
