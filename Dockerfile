@@ -9,10 +9,12 @@ WORKDIR /app
 RUN groupadd --system app && useradd --system --gid app --home-dir /app --shell /usr/sbin/nologin app
 
 COPY pyproject.toml README.md manage.py ./
+COPY core ./core
 COPY assemblyline ./assemblyline
 COPY intents ./intents
 COPY executors ./executors
 COPY verification ./verification
+COPY udc ./udc
 COPY templates ./templates
 COPY static ./static
 COPY deploy ./deploy

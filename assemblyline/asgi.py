@@ -21,7 +21,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from assemblyline.registry import register_on_start  # noqa: E402
+from core.registry import register_on_start  # noqa: E402
 from intents.consumers import LineConsumer  # noqa: E402
 from intents.reaper import start_reaper  # noqa: E402
 

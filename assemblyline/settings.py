@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from assemblyline.logs import logging_config
+from core.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -94,7 +94,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "assemblyline.logs.request_log_middleware",
+    "core.logs.request_log_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -171,7 +171,7 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "assemblyline.cache.ProcessRedisCache",
+            "BACKEND": "core.runtime.cache.ProcessRedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
@@ -197,7 +197,7 @@ if REDIS_SENTINELS:
     _redis_url = urlparse(REDIS_URL)
     _redis_db = _redis_url.path.strip("/") or "0"
     # One description of the primary: the channel layer's host entry, and the app's own pools
-    # (executors/redis_clients.py) take it too.
+    # (core/redis_clients.py) take it too.
     REDIS_SENTINEL_PRIMARY: dict[str, object] = {
         "sentinels": REDIS_SENTINELS,
         "master_name": REDIS_SENTINEL_MASTER,
@@ -219,8 +219,8 @@ if REDIS_SENTINELS:
     }
     CACHES = {
         "default": {
-            "BACKEND": "assemblyline.cache.ProcessRedisCache",
-            "LOCATION": REDIS_URL,  # the pool is the sentinels' primary's (assemblyline/cache.py)
+            "BACKEND": "core.runtime.cache.ProcessRedisCache",
+            "LOCATION": REDIS_URL,  # the pool is the sentinels' primary's (core/runtime/cache.py)
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
@@ -252,8 +252,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["executors.permissions.IsAuthenticatedPrincipal"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["assemblyline.parsers.LimitedJSONParser"],
-    "EXCEPTION_HANDLER": "assemblyline.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.LimitedJSONParser"],
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -434,7 +434,7 @@ ASSEMBLY_LINE_VERIFIERS: list[dict[str, object]] = [
     },
 ]
 
-# Logs: JSON lines on stdout (assemblyline/logs.py); readable lines when DEBUG is on.
+# Logs: JSON lines on stdout (core/logs.py); readable lines when DEBUG is on.
 LOGGING = logging_config(debug=DEBUG, level=os.environ.get("LOG_LEVEL", "INFO"))
 
 # Token verification backend: a callable token -> Principal | None. The default checks the

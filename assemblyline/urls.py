@@ -2,17 +2,17 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from assemblyline import udc
-from assemblyline.health import health
-from assemblyline.metrics import MetricsApi
 from executors.apis import ExecutorHeartbeatApi, ExecutorRegisterApi
 from intents import apis, views
 from intents.longpoll import long_poll
+from intents.metrics import MetricsApi
+from udc import apis as udc
+from udc.health import health
 from verification.egress import live_checks
 
-handler400 = "assemblyline.errors.json_bad_request"
-handler404 = "assemblyline.errors.json_not_found"
-handler500 = "assemblyline.errors.json_server_error"
+handler400 = "core.errors.json_bad_request"
+handler404 = "core.errors.json_not_found"
+handler500 = "core.errors.json_server_error"
 
 urlpatterns = [
     path("health", health, name="health"),

@@ -11,15 +11,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assemblyline.schema import (
-    AUTHED,
-    ExecutorStatusSerializer,
-    RegisteredExecutorSerializer,
-    errors,
-)
+from core.openapi import AUTHED, errors
 from executors.authentication import principal_of
 from executors.models import Availability, ExecutorEnvironment, ExecutorType
 from executors.permissions import CanWork
+from executors.serializers import ExecutorStatusSerializer, RegisteredExecutorSerializer
 from executors.services import executor_for, executor_heartbeat, executor_register
 from intents.apis import _valid
 from intents.models import WORKING, Intent

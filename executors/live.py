@@ -21,7 +21,7 @@ import redis
 from django.conf import settings
 from prometheus_client import Gauge
 
-from executors.redis_clients import client as redis_client
+from core.redis_clients import client as redis_client
 
 logger = logging.getLogger("assemblyline.live")
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from assemblyline.errors import InvalidInput, NotAllowed, NotFound
+from core.errors import InvalidInput, NotAllowed, NotFound
 from executors.authentication import Principal, principal_identity
 from executors.live import live
 from executors.models import ApiToken, Executor, Role

@@ -26,7 +26,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from assemblyline.errors import LineError
+from core.errors import LineError
 from executors.authentication import principal_identity
 from intents import services
 from intents.models import Intent, IntentEvent, ReviewRequest, Status

@@ -15,21 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assemblyline.errors import InvalidInput, NotFound
-from assemblyline.schema import (
-    AUTHED,
-    COMPLETE_EXAMPLE,
-    SUBMIT_EXAMPLE,
-    CompleteAnswerSerializer,
-    IntentDetailSerializer,
-    IntentPageSerializer,
-    LineStateSerializer,
-    ProgressAnswerSerializer,
-    SubmitAnswerSerializer,
-    VerifyAnswerSerializer,
-    WorkAnswerSerializer,
-    errors,
-)
+from core.errors import InvalidInput, NotFound
+from core.openapi import AUTHED, errors
 from executors.authentication import Principal, principal_of
 from executors.permissions import (
     CanSubmit,
@@ -41,7 +28,21 @@ from executors.permissions import (
 from executors.services import acting_executor_id, executor_id_for
 from intents import selectors, services
 from intents.models import EnvironmentPreference, Intent, Phase, Status
-from intents.serializers import EventSerializer, IntentFullSerializer, IntentSerializer
+from intents.serializers import (
+    COMPLETE_EXAMPLE,
+    SUBMIT_EXAMPLE,
+    CompleteAnswerSerializer,
+    EventSerializer,
+    IntentDetailSerializer,
+    IntentFullSerializer,
+    IntentPageSerializer,
+    IntentSerializer,
+    LineStateSerializer,
+    ProgressAnswerSerializer,
+    SubmitAnswerSerializer,
+    VerifyAnswerSerializer,
+    WorkAnswerSerializer,
+)
 
 
 def _principal(request: Request) -> Principal:

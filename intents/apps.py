@@ -6,6 +6,6 @@ class IntentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from assemblyline.metrics import register_collector
+        from intents.metrics import register_collector
 
         register_collector()

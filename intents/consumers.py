@@ -18,9 +18,9 @@ import structlog
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from assemblyline.metrics import WEBSOCKET_CONNECTIONS
 from executors.authentication import Principal, principal_for_user, verify_token
 from intents.fanout import fanout
+from intents.metrics import WEBSOCKET_CONNECTIONS
 from intents.selectors import line_state
 
 log = structlog.get_logger("assemblyline.websocket")

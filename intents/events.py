@@ -14,9 +14,9 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from django.db import transaction
 
-from assemblyline import metrics
-from assemblyline.logs import log_state_change
+from core.logs import log_state_change
 from executors.live import live
+from intents import metrics
 from intents.fanout import LINE_GROUP, WORK_GROUP
 from intents.models import IntentEvent
 

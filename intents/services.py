@@ -15,12 +15,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from assemblyline import metrics
-from assemblyline.errors import InvalidInput, NotAllowed, NotFound, TransitionNotAllowed
+from core.errors import InvalidInput, NotAllowed, NotFound, TransitionNotAllowed
 from executors.live import live
 from executors.models import Executor
 from executors.services import executor_get, executor_touch
-from intents import dispatch
+from intents import dispatch, metrics
 from intents.events import record_event, record_executor_event
 from intents.models import (
     FINAL,

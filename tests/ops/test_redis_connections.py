@@ -18,7 +18,7 @@ from tests.servers import RedisServer, Server
 def test_reads_of_the_queue_counts_reuse_one_redis_connection(postgres: Any) -> None:
     """/state reads the queue-counts snapshot from the Django cache. Django keeps cache objects
     per context, and under ASGI every request has its own, so its RedisCache opened a new
-    connection pool and TCP connection on every request (assemblyline/cache.py)."""
+    connection pool and TCP connection on every request (core/runtime/cache.py)."""
     need(bool(settings.REDIS_URL), "Redis (REDIS_URL)")
     need(RedisServer.available(), "redis-server")
     own = RedisServer().start()  # its own, so that no other client's connections are counted

@@ -347,7 +347,7 @@ def test_every_pool_and_the_channel_layer_take_the_sentinels_password_and_databa
             "REDIS_SENTINEL_PASSWORD": "sp",
         },
         "from django.conf import settings\n"
-        "from executors.redis_clients import connection_pool\n"
+        "from core.redis_clients import connection_pool\n"
         "from executors.live import live\n"
         "from django.core.cache import cache\n"
         "pools = [connection_pool(), live._redis().connection_pool,\n"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from django.conf import settings as django_settings
 
-from assemblyline import registry
+from core import registry
 from intents.models import Intent
 from tests.conftest import need
 from tests.servers import Server

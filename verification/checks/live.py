@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from assemblyline import registry
+from core import registry
 from verification import egress
 from verification.base import Checker, CheckResult
 from verification.checks.spec import ENDPOINT, read_spec

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from assemblyline import registry
+from core import registry
 
 
 class Command(BaseCommand):

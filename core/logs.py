@@ -21,7 +21,7 @@ from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
 
-from assemblyline.requeststats import stats
+from core.requeststats import stats
 
 SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,

@@ -12,13 +12,22 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assemblyline.schema import HealthSerializer
 from executors.live import live
+
+
+class HealthSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=["ok", "degraded", "unavailable"])
+    service = serializers.CharField()
+    version = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    checks = serializers.DictField()
+    degraded = serializers.ListField(child=serializers.CharField())
 
 
 def database_check() -> tuple[bool, str]:

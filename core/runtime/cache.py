@@ -6,7 +6,7 @@ connection pool and a new TCP connection to Redis, and left the old ones to the 
 collector. Measured on a server: one new Redis connection per `GET /assembly-line/state`.
 Here the client is shared by every cache object of the same servers and options in the
 process; redis-py's pool is thread-safe. The pool comes from the app's one factory
-(executors/redis_clients.py): REDIS_URL's Redis, or with REDIS_SENTINELS the sentinels'
+(core/redis_clients.py): REDIS_URL's Redis, or with REDIS_SENTINELS the sentinels'
 primary, so the cache follows a failover.
 """
 
@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
-from executors.redis_clients import connection_pool
+from core.redis_clients import connection_pool
 
 
 class LineCacheClient(RedisCacheClient):

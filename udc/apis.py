@@ -1,5 +1,5 @@
 """The platform's six UDC endpoints on this service (DESIGN §8). `/health` lives in
-assemblyline/health.py. All six are open: the platform's compliance scanner calls them without
+udc/health.py. All six are open: the platform's compliance scanner calls them without
 a token, and answers GET on every path, so /message and /send describe themselves on GET.
 `/send` only delivers to services named in the registry, never to an arbitrary URL."""
 
@@ -19,12 +19,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assemblyline import registry
-from assemblyline.health import database_check
-from assemblyline.requeststats import stats
-from assemblyline.schema import errors
+from core import registry
+from core.openapi import errors
+from core.requeststats import stats
 from executors.live import live
 from intents.apis import _valid
+from udc.health import database_check
 
 log = structlog.get_logger("assemblyline.udc")
 

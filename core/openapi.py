@@ -1,0 +1,41 @@
+"""OpenAPI (drf-spectacular) components every app shares: the one error shape and the error
+answers of an endpoint. The apps' answer shapes live beside their views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+
+class ErrorDetailSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(help_text="machine-readable, e.g. invalid, not_found, "
+                                           "transition_not_allowed")
+    message = serializers.CharField()
+    status = serializers.IntegerField()
+    fields = serializers.DictField(required=False, help_text="validation problems by field")
+    current = serializers.DictField(required=False,
+                                    help_text="on 409: the intent's state now")
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    error = ErrorDetailSerializer()
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """The documented error answers of an endpoint, all in the one error shape."""
+    meaning = {
+        400: "invalid input (fields says which)",
+        401: "no or unknown token",
+        403: "the role or executor may not do this",
+        404: "no such intent or executor",
+        409: "not allowed in the intent's current state (current says what it is)",
+        413: "request body too large",
+        429: "too many requests (Retry-After says in how many seconds to retry)",
+        503: "the database is unavailable",
+    }
+    return {code: OpenApiResponse(ErrorSerializer, description=meaning[code]) for code in codes}
+
+
+AUTHED = (400, 401, 403)
