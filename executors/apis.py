@@ -11,13 +11,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import validate_input
 from core.openapi import AUTHED, errors
 from executors.authentication import principal_of
 from executors.models import Availability, ExecutorEnvironment, ExecutorType
 from executors.permissions import CanWork
 from executors.serializers import ExecutorStatusSerializer, RegisteredExecutorSerializer
 from executors.services import executor_for, executor_heartbeat, executor_register
-from intents.apis import _valid
 from intents.models import WORKING, Intent
 from intents.selectors import executor_data
 
@@ -56,7 +56,7 @@ class ExecutorRegisterApi(APIView):
                    **errors(*AUTHED)},
     )
     def post(self, request: Request) -> Response:
-        data = _valid(self.InputSerializer, request.data)
+        data = validate_input(self.InputSerializer, request.data)
         principal = principal_of(request)
         assert principal is not None
         executor_id = data.pop("executor_id")
@@ -88,7 +88,7 @@ class ExecutorHeartbeatApi(APIView):
         responses={200: ExecutorStatusSerializer, **errors(*AUTHED, 404)},
     )
     def post(self, request: Request) -> Response:
-        data = _valid(self.InputSerializer, request.data)
+        data = validate_input(self.InputSerializer, request.data)
         principal = principal_of(request)
         assert principal is not None
         executor = executor_for(principal=principal, executor_id=data["executor_id"])

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import validate_input
 from core.errors import InvalidInput, NotFound
 from core.openapi import AUTHED, errors
 from executors.authentication import Principal, principal_of
@@ -49,18 +50,6 @@ def _principal(request: Request) -> Principal:
     principal = principal_of(request)
     assert principal is not None  # the permission classes ran
     return principal
-
-
-def _valid(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise serializers.ValidationError({"non_field_errors": ["the body must be a JSON object"]})
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    valid = dict(serializer.validated_data)
-    # A serializer and its bound fields point at each other: let them go now, not at the
-    # next garbage collection (the fields are made again if asked for).
-    serializer.__dict__.pop("fields", None)
-    return valid
 
 
 def artifacts_within_limit(value: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +102,7 @@ class IntentSubmitApi(APIView):
             examples=[SUBMIT_EXAMPLE],
         )
     def post(self, request: Request) -> Response:
-        data = _valid(self.InputSerializer, request.data)
+        data = validate_input(self.InputSerializer, request.data)
         principal = _principal(request)
         actor, label = principal.identity, principal.name
         key = request.headers.get("Idempotency-Key")
@@ -164,7 +153,7 @@ class WorkNextApi(APIView):
             responses={200: WorkAnswerSerializer, **errors(*AUTHED, 404)},
         )
     def get(self, request: Request) -> Response:
-        data = _valid(self.InputSerializer, request.query_params.dict())
+        data = validate_input(self.InputSerializer, request.query_params.dict())
         principal = _principal(request)
         executor_id = executor_id_for(principal=principal, executor_id=data["executor_id"])
         claim = services.work_claim(executor_id=executor_id, actor=principal.identity,
@@ -204,7 +193,7 @@ class WorkProgressApi(APIView):
             responses={200: ProgressAnswerSerializer, **errors(*AUTHED, 404, 409)},
         )
     def post(self, request: Request) -> Response:
-        data = _valid(self.InputSerializer, request.data)
+        data = validate_input(self.InputSerializer, request.data)
         principal = _principal(request)
         executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
         intent = services.work_progress(executor_id=executor_id, actor=principal.identity,
@@ -246,7 +235,7 @@ class WorkCompleteApi(APIView):
             examples=[COMPLETE_EXAMPLE],
         )
     def post(self, request: Request) -> Response:
-        data = _valid(self.InputSerializer, request.data)
+        data = validate_input(self.InputSerializer, request.data)
         principal = _principal(request)
         executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
         done = services.work_complete(executor_id=executor_id, actor=principal.identity,
@@ -316,7 +305,7 @@ class IntentListApi(APIView):
         query = {
             k: v for k, v in request.query_params.dict().items() if k not in ("limit", "offset")
         }
-        filters = _valid(self.FilterSerializer, query)
+        filters = validate_input(self.FilterSerializer, query)
         intents = Intent.objects.all().order_by("-created_at", "id")
         if "status" in filters:
             intents = intents.filter(status=filters["status"])
@@ -376,7 +365,7 @@ class IntentCancelApi(APIView):
             responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
         )
     def post(self, request: Request, intent_id: str) -> Response:
-        data = _valid(ReasonSerializer, request.data or {})
+        data = validate_input(ReasonSerializer, request.data or {})
         principal = _principal(request)
         intent = services.intent_cancel(
             intent_id=intent_id,
@@ -400,7 +389,7 @@ class IntentApproveApi(APIView):
             responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
         )
     def post(self, request: Request, intent_id: str) -> Response:
-        data = _valid(ReasonSerializer, request.data or {})
+        data = validate_input(ReasonSerializer, request.data or {})
         principal = _principal(request)
         intent = services.intent_approve(
             intent_id=intent_id, reviewer=principal.identity, reviewer_label=principal.name,
@@ -422,7 +411,7 @@ class IntentRejectApi(APIView):
             responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
         )
     def post(self, request: Request, intent_id: str) -> Response:
-        data = _valid(RequiredReasonSerializer, request.data or {})
+        data = validate_input(RequiredReasonSerializer, request.data or {})
         principal = _principal(request)
         intent = services.intent_reject(
             intent_id=intent_id, reviewer=principal.identity, reviewer_label=principal.name,
@@ -445,7 +434,7 @@ class IntentRequeueApi(APIView):
             responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
         )
     def post(self, request: Request, intent_id: str) -> Response:
-        data = _valid(ReasonSerializer, request.data or {})
+        data = validate_input(ReasonSerializer, request.data or {})
         intent = services.intent_requeue(
             intent_id=intent_id, actor=_principal(request).identity, reason=data["reason"]
         )
@@ -481,7 +470,7 @@ class VerifyApi(APIView):
             responses={200: VerifyAnswerSerializer, **errors(*AUTHED, 404, 413, 429)},
         )
     def post(self, request: Request) -> Response:
-        data = _valid(self.InputSerializer, request.data)
+        data = validate_input(self.InputSerializer, request.data)
         principal = _principal(request)
         result = services.intent_verify(
             intent_id=data["intent_id"],
@@ -536,7 +525,7 @@ class WorkReleaseApi(APIView):
         responses={200: OutputSerializer, **errors(*AUTHED, 404, 409)},
     )
     def post(self, request: Request) -> Response:
-        data = _valid(self.InputSerializer, request.data)
+        data = validate_input(self.InputSerializer, request.data)
         principal = _principal(request)
         executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
         intent = services.work_release(executor_id=executor_id, actor=principal.name, **data)

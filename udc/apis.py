@@ -20,10 +20,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import registry
+from core.api import validate_input
 from core.openapi import errors
 from core.requeststats import stats
 from executors.live import live
-from intents.apis import _valid
 from udc.health import database_check
 
 log = structlog.get_logger("assemblyline.udc")
@@ -164,7 +164,7 @@ class MessageApi(OpenUdcApi):
                    request=InputSerializer,
                    responses={200: MessageAnswerSerializer, **errors(400, 413)})
     def post(self, request: Request) -> Response:
-        data = _valid(self.InputSerializer, request.data)
+        data = validate_input(self.InputSerializer, request.data)
         trace_id = data.get("trace_id") or str(uuid.uuid4())
         log.info("udc_message", trace_id=trace_id, source=data["source"],
                  message_type=data["message_type"])
@@ -192,7 +192,7 @@ class SendApi(OpenUdcApi):
                    tags=["udc"], request=InputSerializer,
                    responses={200: SendAnswerSerializer, **errors(400, 413)})
     def post(self, request: Request) -> Response:
-        data = _valid(self.InputSerializer, request.data)
+        data = validate_input(self.InputSerializer, request.data)
         trace_id = str(uuid.uuid4())
         answer: dict[str, Any] = {"sent": False, "trace_id": trace_id, "target": data["target"]}
         try:

@@ -76,10 +76,10 @@ class EchoApi(APIView):
         return Response(Tree(ok=True))
 
     def post(self, request: Any) -> Response:
-        from intents.apis import _valid
+        from core.api import validate_input
 
         served.append(weakref.ref(request._request))
-        return Response(Tree(name=_valid(self.InputSerializer, request.data)["name"]))
+        return Response(Tree(name=validate_input(self.InputSerializer, request.data)["name"]))
 
 
 urlpatterns = [path("echo", EchoApi.as_view())]
