@@ -13,6 +13,7 @@ from core.errors import InvalidInput, NotAllowed, NotFound
 from executors.authentication import Principal, principal_identity
 from executors.live import live
 from executors.models import ApiToken, Executor, Role
+from executors.selectors import heartbeat_fresh
 
 # A token's last_used_at is written at most this often: auth must not write per request.
 LAST_USED_WRITE_SECONDS = 60
@@ -193,8 +194,7 @@ def executor_touch(*, executor_id: str, now: Any = None,
             if executor is None:
                 return False
         last = executor.last_heartbeat
-        offline_after = timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS)
-        lapsed = last is None or now - last > offline_after
+        lapsed = not heartbeat_fresh(last, now)
         write_due = last is None or now - last >= timedelta(
             seconds=settings.HEARTBEAT_WRITE_SECONDS)
     else:

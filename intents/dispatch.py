@@ -16,8 +16,8 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q
 
-from executors.live import live
 from executors.models import Executor
+from executors.selectors import alive_among, liveness
 from intents.models import WORKING, EnvironmentPreference, Intent, Status, queue_rank
 
 
@@ -129,18 +129,14 @@ def online_executors(now: datetime) -> list[Executor]:
     """Healthy executors alive by their Redis heartbeat key (by last_heartbeat when Redis
     cannot tell)."""
     executors = list(Executor.objects.filter(is_healthy=True, online=True))
-    return online_among(executors, live.alive([e.pk for e in executors]), now)
+    return online_among(executors, liveness(executors), now)
 
 
 def online_among(
     executors: list[Executor], alive: dict[str, bool] | None, now: datetime
 ) -> list[Executor]:
     """`online_executors` of executors already loaded, with their Redis liveness."""
-    offline_before = now - timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS)
-    executors = [e for e in executors if e.is_healthy and e.online]
-    if alive is None:
-        return [e for e in executors if e.last_heartbeat and e.last_heartbeat >= offline_before]
-    return [e for e in executors if alive.get(e.pk)]
+    return alive_among([e for e in executors if e.is_healthy and e.online], alive, now)
 
 
 def other_takers(intent: Intent, executor_id: str | None, now: datetime) -> list[Executor]:

@@ -145,7 +145,7 @@ class LineCollector(Collector):
 
         reviews = Intent.objects.filter(status=Status.AWAITING_REVIEW).aggregate(
             waiting=Count("id"),
-            # Flagged by the review-SLA sweep (intents/sweeps.py), as /state shows it.
+            # Flagged by the review-SLA sweep (intents/services/sweeps.py), as /state shows it.
             overdue=Count("id", filter=Q(review_overdue_at__isnull=False)),
         )
         waiting = GaugeMetricFamily("assemblyline_reviews_waiting", "Intents awaiting review")

@@ -1,5 +1,5 @@
 """The reaper: re-queues work whose lease lapsed, announces executors gone offline, and runs
-the stall and review-SLA sweeps (intents/sweeps.py).
+the stall and review-SLA sweeps (intents/services/sweeps.py).
 
 It runs as a loop in every server process (a daemon thread started with the ASGI application)
 and as `python manage.py reap`. Several processes may run it; a PostgreSQL advisory lock makes
@@ -12,16 +12,17 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from executors.live import live
 from executors.models import Executor
-from intents import counts, services, sweeps
+from executors.selectors import alive_among, liveness
+from intents import counts, services
 from intents.models import WORKING, Intent
+from intents.services import sweeps
 
 logger = logging.getLogger("assemblyline.reaper")
 
@@ -63,16 +64,10 @@ def reap(*, now: datetime | None = None) -> ReapResult:
 def announce_offline(*, now: datetime) -> list[str]:
     """Executors announced online whose heartbeat lapsed get their `executor_offline`."""
     announced = list(Executor.objects.filter(online=True))
-    alive = live.alive([e.pk for e in announced])
-    offline_after = timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS)
+    alive = {e.pk for e in alive_among(announced, liveness(announced), now)}
     gone = []
     for executor in announced:
-        if alive is not None:
-            is_alive = alive.get(executor.pk, False)
-        else:
-            last = executor.last_heartbeat
-            is_alive = last is not None and now - last <= offline_after
-        if is_alive:
+        if executor.pk in alive:
             continue
         reason = f"no heartbeat for {settings.EXECUTOR_OFFLINE_AFTER_SECONDS} s"
         if services.executor_mark_offline(executor=executor, actor="reaper", reason=reason):

@@ -12,41 +12,16 @@ from django.db.models import Avg
 from django.urls import reverse
 from django.utils import timezone
 
-from executors.live import live
 from executors.models import Executor
+from executors.selectors import (
+    executor_alive,
+    executor_data,
+    executors_and_liveness,
+)
 from intents import dispatch
 from intents.counts import QueueCounts, queue_counts
 from intents.models import OPEN, WORKING, EventKind, Intent, IntentEvent, Phase, Status
 from verification.models import VerificationRun
-
-
-def executor_alive(executor: Executor, *, now: datetime, alive: bool | None = None) -> bool:
-    """Alive by its Redis heartbeat key; when Redis cannot tell, by last_heartbeat and the
-    `online` flag (which the reaper clears when it declares the executor gone)."""
-    if alive is not None:
-        return alive
-    offline_after = timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS)
-    return (
-        executor.online
-        and executor.last_heartbeat is not None
-        and now - executor.last_heartbeat <= offline_after
-    )
-
-
-def executor_status(
-    executor: Executor, *, holding: int, now: datetime, alive: bool | None = None
-) -> str:
-    """offline / idle / busy, derived from the heartbeat and the work held."""
-    if not executor_alive(executor, now=now, alive=alive):
-        return "offline"
-    return "busy" if holding else "idle"
-
-
-def executors_and_liveness() -> tuple[list[Executor], dict[str, bool] | None]:
-    """Every executor, and which are alive by their Redis heartbeat key (one round trip;
-    None when Redis cannot tell)."""
-    executors = list(Executor.objects.all())
-    return executors, live.alive([e.executor_id for e in executors])
 
 
 def executor_statuses(
@@ -75,30 +50,6 @@ def executor_statuses(
             executor, held=held, now=now, alive=alive.get(executor.executor_id)
         )
     return result
-
-
-def executor_data(
-    executor: Executor, *, held: list[str], now: datetime, alive: bool | None = None
-) -> dict[str, Any]:
-    if alive is None:
-        alive = (live.alive([executor.executor_id]) or {}).get(executor.executor_id)
-    status = executor_status(executor, holding=len(held), now=now, alive=alive)
-    return {
-        "executor_id": executor.executor_id,
-        "executor_type": executor.executor_type,
-        "environment": executor.environment,
-        "status": status,
-        "current_work": held[0] if held else None,
-        "capabilities": executor.capabilities,
-        "availability": executor.availability,
-        "builds_completed": executor.builds_completed,
-        "avg_build_time": round(executor.avg_build_time, 3),
-        "success_rate": round(executor.success_rate, 4),
-        "last_heartbeat": executor.last_heartbeat.isoformat() if executor.last_heartbeat else None,
-        "is_healthy": executor.is_healthy and status != "offline",
-        "max_concurrent": executor.max_concurrent,
-        "current_work_all": held,
-    }
 
 
 def open_counts() -> dict[str, dict[str, int]]:

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from executors.models import ApiToken, Role
 from executors.services import token_create
-from intents import sweeps
 from intents.models import EventKind, Intent, IntentEvent
+from intents.services import sweeps
 from tests.conftest import (
     Actor,
     _client,

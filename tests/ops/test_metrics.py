@@ -11,8 +11,9 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from intents import reaper, sweeps
+from intents import reaper
 from intents.models import Intent
+from intents.services import sweeps
 from tests.conftest import Actor, claim, complete, phase_artifacts, progress, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)

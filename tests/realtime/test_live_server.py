@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from executors.models import Executor, Role
 from executors.services import token_create
-from intents import services, sweeps
+from intents import services
 from intents.models import Intent
+from intents.services import sweeps
 from tests.conftest import SPEC_OK, need, phase_artifacts
 from tests.servers import ROOT, Server
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from intents.events import record_event
 from intents.models import WORKING, EventKind, Intent, Status
-from intents.services import _retry_or_fail
+from intents.services.gates import retry_or_fail
 
 SWEEP_ACTOR = "line"
 # One sweep handles at most this many intents of each kind; the next sweep takes the rest.
@@ -61,7 +61,7 @@ def stall_sweep(*, now: datetime | None = None, result: SweepResult | None = Non
                 continue
             still_for = round((now - intent.last_progress_at).total_seconds(), 3)
             if intent.last_progress_at < requeue_before:
-                _retry_or_fail(
+                retry_or_fail(
                     intent=intent,
                     actor=SWEEP_ACTOR,
                     reason={

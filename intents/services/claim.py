@@ -1,0 +1,99 @@
+"""Rule: claim (routing, spillover, fairness and affinity are in intents/dispatch.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from executors.models import Executor
+from executors.services import executor_get, executor_touch
+from intents import dispatch, metrics
+from intents.events import record_event, record_executor_event
+from intents.models import (
+    EventKind,
+    Intent,
+)
+
+# What a claim writes (the spec and artifacts are read for the answer, not written back).
+CLAIM_FIELDS = (
+    "status", "assigned_to", "assigned_at", "lease_expires_at", "last_progress_at",
+    "stalled_at", "spilled", "updated_at",
+)
+
+
+@dataclass
+class Claim:
+    intent: Intent | None
+    reason: str = ""
+    # Never claimed before (assigned_at is set by a claim and never cleared).
+    first_claim: bool = False
+
+
+def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Claim:
+    """Rule: an executor gets the best queued intent it can take (environment with spillover,
+    capabilities, separation of duties, priority with ageing and fair share, affinity, retry
+    elsewhere: see `intents.dispatch`), never more than its max_concurrent at once, and never
+    one another executor holds. The claim starts a lease and the progress clock.
+
+    look_first: one cheap query first, and an empty answer at once when nothing is queued for
+    anyone (long polls, which are mostly made when the line is idle)."""
+    now = timezone.now()
+    if look_first and not dispatch.anything_claimable(now):
+        # Nothing is queued for anyone: no lock, no routing (an idle fleet's polls are cheap).
+        executor = executor_get(executor_id=executor_id)
+        if executor_touch(executor_id=executor_id, executor=executor, now=now):
+            record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
+        metrics.claim_empty()
+        return Claim(None, "no queued intent: the queue is empty")
+    with transaction.atomic():
+        # Locking the executor row serializes one executor's own claims, so max_concurrent
+        # cannot be overrun by parallel requests of the same executor.
+        executor = executor_get(
+            executor_id=executor_id, queryset=Executor.objects.select_for_update()
+        )
+        came_online = executor_touch(executor_id=executor_id, executor=executor, now=now)
+        if came_online:
+            record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
+        # Counted after the lock is held, in a statement of its own: a count read with the
+        # locking SELECT comes from its snapshot, taken before the wait, and misses the
+        # claims committed meanwhile.
+        holding = dispatch.holding_count(executor.pk)
+        if holding >= executor.max_concurrent:
+            metrics.claim_empty()
+            return Claim(None, f"executor holds {holding} intent(s), its max_concurrent")
+        intent = dispatch.pick(executor, now)
+        if intent is None:
+            reason = "no queued intent matches this executor"
+            metrics.claim_empty()
+            return Claim(None, reason + dispatch.held_back_reason(executor, now))
+        from_status = intent.status
+        first_claim = intent.assigned_at is None
+        waited = max((now - intent.queued_at).total_seconds(), 0.0)
+        intent.claim()
+        intent.assigned_to = executor
+        intent.assigned_at = now
+        intent.lease_expires_at = now + timedelta(seconds=settings.LEASE_SECONDS)
+        intent.last_progress_at = now
+        intent.stalled_at = None
+        intent.spilled = dispatch.is_spill(executor, intent)
+        intent.save(update_fields=CLAIM_FIELDS)
+        record_event(
+            intent=intent,
+            kind=EventKind.ASSIGNED,
+            actor=actor,
+            executor_id=executor.pk,
+            from_status=from_status,
+            from_phase=intent.current_phase,
+            payload={
+                "attempt": intent.attempts + 1,
+                "environment": executor.environment,
+                "spilled": intent.spilled,
+            },
+            # Queue wait: from entering this phase's queue (or its re-queue) to this claim.
+            duration_seconds=waited,
+        )
+    return Claim(intent, first_claim=first_claim)
