@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from executors.apis import ExecutorHeartbeatApi, ExecutorRegisterApi
 from intents import apis, views
 from intents.longpoll import long_poll
 from intents.metrics import MetricsApi
@@ -61,12 +60,12 @@ urlpatterns = [
     ),
     path(
         "assembly-line/executors/register",
-        ExecutorRegisterApi.as_view(),
+        apis.ExecutorRegisterApi.as_view(),
         name="executor-register",
     ),
     path(
         "assembly-line/executors/heartbeat",
-        ExecutorHeartbeatApi.as_view(),
+        apis.ExecutorHeartbeatApi.as_view(),
         name="executor-heartbeat",
     ),
     path("metrics", MetricsApi.as_view(), name="metrics"),

@@ -130,6 +130,13 @@ class BearerTokenAuthentication(BaseAuthentication):
         return 'Bearer realm="assembly-line"'
 
 
+def acting_principal(request: Request) -> Principal:
+    """The caller of a view whose permission classes require a principal."""
+    principal = principal_of(request)
+    assert principal is not None  # the permission classes ran
+    return principal
+
+
 class BearerTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "executors.authentication.BearerTokenAuthentication"
     name = "bearerAuth"

@@ -7,10 +7,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.errors import InvalidInput, NotAllowed, NotFound
-from executors.authentication import Principal, principal_identity
+from executors.authentication import Principal, forget_verified_tokens, principal_identity
 from executors.live import live
 from executors.models import ApiToken, Executor, Role
 from executors.selectors import heartbeat_fresh
@@ -35,8 +36,6 @@ def token_create(
 
 
 def token_revoke(*, api_token: ApiToken) -> None:
-    from executors.authentication import forget_verified_tokens
-
     forget_verified_tokens()  # this process at once; others within TOKEN_CACHE_SECONDS
     ApiToken.objects.filter(pk=api_token.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
@@ -93,10 +92,11 @@ def executor_id_for(*, principal: Principal, executor_id: str) -> str:
     return executor_id
 
 
-def executor_get(*, executor_id: str, queryset: Any = None) -> Executor:
-    """The registered executor (404 otherwise), from `queryset` when given (locked, say)."""
-    executor = (queryset if queryset is not None else Executor.objects).filter(
-        pk=executor_id).first()
+def executor_get(*, executor_id: str, lock: bool = False) -> Executor:
+    """The registered executor (404 otherwise); `lock`: row-locked until the transaction
+    ends."""
+    queryset = Executor.objects.select_for_update() if lock else Executor.objects
+    executor = queryset.filter(pk=executor_id).first()
     if executor is None:
         raise NotFound(f"executor {executor_id!r} is not registered")
     return executor
@@ -127,9 +127,7 @@ def executor_register(
     set any field, and gets a new executor token for a new one. An executor token updates
     only what describes it (executor_type, availability): its routing (ROUTING_FIELDS) is an
     admin's to set, and it never creates an executor. Returns (executor, created,
-    token-or-None)."""
-    from intents.events import record_executor_event
-
+    token-or-None). The caller records its event (intents.services.fleet)."""
     acting_as_itself = principal.role == Role.EXECUTOR
     if acting_as_itself and principal.executor_id != executor_id:
         raise NotAllowed(
@@ -166,12 +164,6 @@ def executor_register(
         token = None
         if created and principal.role == Role.ADMIN:
             _, token = token_create(name=executor_id, role=Role.EXECUTOR, executor=executor)
-        record_executor_event(
-            executor=executor,
-            kind="executor_registered",
-            actor=principal.identity,
-            payload={"created": created, **fields},
-        )
     return executor, created, token
 
 
@@ -209,17 +201,23 @@ def executor_touch(*, executor_id: str, now: Any = None,
     return came_online
 
 
-def executor_heartbeat(*, executor: Executor, actor: str) -> Executor:
-    """A heartbeat: the executor is alive; its leases are extended."""
-    from intents.events import record_executor_event
-    from intents.models import WORKING, Intent
+def executor_mark_offline(*, executor: Executor) -> bool:
+    """The executor is gone: its `online` flag is cleared and its live key dropped. True when
+    it was announced online before (the caller then records `executor_offline`)."""
+    changed = Executor.objects.filter(pk=executor.pk, online=True).update(online=False)
+    live.forget(executor.pk)
+    if changed:
+        executor.online = False
+    return bool(changed)
 
-    now = timezone.now()
-    with transaction.atomic():
-        came_online = executor_touch(executor_id=executor.pk, executor=executor, now=now)
-        Intent.objects.filter(assigned_to=executor, status__in=WORKING).update(
-            lease_expires_at=now + timedelta(seconds=settings.LEASE_SECONDS)
+
+def executor_count_phase(*, executor_id: str, passed: bool, seconds: float | None) -> None:
+    """An executor's track record: a handed-in phase that passed its gate (and how long it
+    took) or failed it."""
+    if passed:
+        Executor.objects.filter(pk=executor_id).update(
+            builds_completed=F("builds_completed") + 1,
+            total_build_seconds=F("total_build_seconds") + (seconds or 0.0),
         )
-        if came_online:
-            record_executor_event(executor=executor, kind="executor_online", actor=actor)
-    return executor
+    else:
+        Executor.objects.filter(pk=executor_id).update(builds_failed=F("builds_failed") + 1)

@@ -70,7 +70,7 @@ def announce_offline(*, now: datetime) -> list[str]:
         if executor.pk in alive:
             continue
         reason = f"no heartbeat for {settings.EXECUTOR_OFFLINE_AFTER_SECONDS} s"
-        if services.executor_mark_offline(executor=executor, actor="reaper", reason=reason):
+        if services.executor_offline(executor=executor, actor="reaper", reason=reason):
             gone.append(executor.pk)
     return gone
 

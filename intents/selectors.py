@@ -24,6 +24,15 @@ from intents.models import OPEN, WORKING, EventKind, Intent, IntentEvent, Phase,
 from verification.models import VerificationRun
 
 
+def held_by(executor_id: str) -> list[str]:
+    """The ids of the intents an executor holds, oldest claim first."""
+    return list(
+        Intent.objects.filter(assigned_to_id=executor_id, status__in=WORKING)
+        .order_by("assigned_at")
+        .values_list("id", flat=True)
+    )
+
+
 def executor_statuses(
     *,
     now: datetime | None = None,

@@ -5,8 +5,9 @@ Verification checks (which may make network calls) run before the transaction, n
 One module per part of the line; this package's names are the public services."""
 
 from intents.services.claim import Claim, work_claim
+from intents.services.fleet import executor_join
 from intents.services.gates import Completion, Verification, intent_verify
-from intents.services.leases import executor_mark_offline, lease_reap
+from intents.services.leases import executor_heartbeat, executor_offline, lease_reap
 from intents.services.release import intent_cancel, intent_requeue, work_release
 from intents.services.review import intent_approve, intent_reject
 from intents.services.submit import intent_submit, intent_submit_once
@@ -16,7 +17,9 @@ __all__ = [
     "Claim",
     "Completion",
     "Verification",
-    "executor_mark_offline",
+    "executor_heartbeat",
+    "executor_join",
+    "executor_offline",
     "intent_approve",
     "intent_cancel",
     "intent_reject",

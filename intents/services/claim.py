@@ -9,7 +9,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from executors.models import Executor
 from executors.services import executor_get, executor_touch
 from intents import dispatch, metrics
 from intents.events import record_event, record_executor_event
@@ -53,7 +52,7 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
         # Locking the executor row serializes one executor's own claims, so max_concurrent
         # cannot be overrun by parallel requests of the same executor.
         executor = executor_get(
-            executor_id=executor_id, queryset=Executor.objects.select_for_update()
+            executor_id=executor_id, lock=True
         )
         came_online = executor_touch(executor_id=executor_id, executor=executor, now=now)
         if came_online:

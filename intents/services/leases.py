@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
-from executors.live import live
+from core.db import skip_locked
 from executors.models import Executor
+from executors.services import executor_mark_offline, executor_touch
 from intents.events import record_executor_event
 from intents.models import (
     WORKING,
@@ -25,11 +28,7 @@ def lease_reap(*, intent_id: str, now: datetime, actor: str = "reaper") -> Inten
         queryset = Intent.objects.filter(
             pk=intent_id, status__in=WORKING, lease_expires_at__lt=now
         ).select_related("assigned_to")
-        if connection.vendor == "postgresql":
-            queryset = queryset.select_for_update(skip_locked=True, of=("self",))
-        else:
-            queryset = queryset.select_for_update()
-        intent = queryset.first()
+        intent = skip_locked(queryset, of=("self",)).first()
         if intent is None:
             return None
         holder = intent.assigned_to
@@ -44,23 +43,33 @@ def lease_reap(*, intent_id: str, now: datetime, actor: str = "reaper") -> Inten
             kind="lease_expired",
         )
         if holder is not None:
-            executor_mark_offline(
-                executor=holder, actor=actor, reason=f"lease on {intent.id} lapsed"
-            )
+            executor_offline(executor=holder, actor=actor, reason=f"lease on {intent.id} lapsed")
     return intent
 
 
-def executor_mark_offline(*, executor: Executor, actor: str, reason: str) -> bool:
+def executor_offline(*, executor: Executor, actor: str, reason: str) -> bool:
     """Announce an executor offline once (event `executor_offline`); its live key is
     dropped. Returns True when it was announced online before."""
-    changed = Executor.objects.filter(pk=executor.pk, online=True).update(online=False)
-    live.forget(executor.pk)
+    changed = executor_mark_offline(executor=executor)
     if changed:
-        executor.online = False
         record_executor_event(
             executor=executor,
             kind=EventKind.EXECUTOR_OFFLINE,
             actor=actor,
             payload={"reason": reason},
         )
-    return bool(changed)
+    return changed
+
+
+def executor_heartbeat(*, executor: Executor, actor: str) -> Executor:
+    """Rule: a heartbeat says the executor is alive and extends the leases of the work it
+    holds."""
+    now = timezone.now()
+    with transaction.atomic():
+        came_online = executor_touch(executor_id=executor.pk, executor=executor, now=now)
+        Intent.objects.filter(assigned_to=executor, status__in=WORKING).update(
+            lease_expires_at=now + timedelta(seconds=settings.LEASE_SECONDS)
+        )
+        if came_online:
+            record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
+    return executor

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from core.db import skip_locked
 from intents.events import record_event
 from intents.models import WORKING, EventKind, Intent, Status
 from intents.services.gates import retry_or_fail
@@ -29,12 +30,6 @@ class SweepResult:
     stalled: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
     overdue: list[str] = field(default_factory=list)
-
-
-def _lock(queryset):  # type: ignore[no-untyped-def]
-    if connection.vendor == "postgresql":
-        return queryset.select_for_update(skip_locked=True)
-    return queryset.select_for_update()
 
 
 def stall_sweep(*, now: datetime | None = None, result: SweepResult | None = None) -> SweepResult:
@@ -52,7 +47,7 @@ def stall_sweep(*, now: datetime | None = None, result: SweepResult | None = Non
     )
     for intent_id in ids:
         with transaction.atomic():
-            intent = _lock(
+            intent = skip_locked(
                 Intent.objects.filter(
                     pk=intent_id, status__in=WORKING, last_progress_at__lt=flag_before
                 )
@@ -114,7 +109,7 @@ def review_sla_sweep(
     )
     for intent_id in ids:
         with transaction.atomic():
-            intent = _lock(
+            intent = skip_locked(
                 Intent.objects.filter(
                     pk=intent_id,
                     status=Status.AWAITING_REVIEW,

@@ -7,12 +7,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from core.errors import NotFound
-from executors.models import Executor
-from executors.services import executor_touch
+from executors.services import executor_count_phase, executor_touch
 from intents.events import record_event
 from intents.models import (
     EventKind,
@@ -134,14 +132,10 @@ def work_complete(
             record_gate(intent=intent, outcome=outcome, actor=actor, phase=from_phase,
                          save=False)
             passed, reason = outcome.passed, outcome.failures
+        executor_count_phase(executor_id=executor_id, passed=passed, seconds=duration)
         if passed:
-            Executor.objects.filter(pk=executor_id).update(
-                builds_completed=F("builds_completed") + 1,
-                total_build_seconds=F("total_build_seconds") + (duration or 0.0),
-            )
             pass_gate(intent=intent, actor=actor, executor_id=executor_id)
         else:
-            Executor.objects.filter(pk=executor_id).update(builds_failed=F("builds_failed") + 1)
             retry_or_fail(intent=intent, actor=actor, reason=reason, kind="gate_failed")
         executor_touch(executor_id=executor_id, now=now)
     advanced = passed and intent.status != Status.AWAITING_REVIEW

@@ -1,4 +1,5 @@
-"""Executor registration and heartbeats."""
+"""Executor registration and heartbeats (above intents: the answers show held work, and a
+heartbeat extends its leases)."""
 
 from __future__ import annotations
 
@@ -13,21 +14,14 @@ from rest_framework.views import APIView
 
 from core.api import validate_input
 from core.openapi import AUTHED, errors
-from executors.authentication import principal_of
+from executors.authentication import acting_principal
 from executors.models import Availability, ExecutorEnvironment, ExecutorType
 from executors.permissions import CanWork
+from executors.selectors import executor_data
 from executors.serializers import ExecutorStatusSerializer, RegisteredExecutorSerializer
-from executors.services import executor_for, executor_heartbeat, executor_register
-from intents.models import WORKING, Intent
-from intents.selectors import executor_data
-
-
-def _held(executor_id: str) -> list[str]:
-    return list(
-        Intent.objects.filter(assigned_to_id=executor_id, status__in=WORKING)
-        .order_by("assigned_at")
-        .values_list("id", flat=True)
-    )
+from executors.services import executor_for
+from intents.selectors import held_by
+from intents.services import executor_heartbeat, executor_join
 
 
 class ExecutorRegisterApi(APIView):
@@ -57,15 +51,14 @@ class ExecutorRegisterApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validate_input(self.InputSerializer, request.data)
-        principal = principal_of(request)
-        assert principal is not None
+        principal = acting_principal(request)
         executor_id = data.pop("executor_id")
         if "capabilities" in data:
             data["capabilities"] = sorted(set(data["capabilities"]))
-        executor, created, token = executor_register(
+        executor, created, token = executor_join(
             principal=principal, executor_id=executor_id, fields=data
         )
-        body = executor_data(executor, held=_held(executor_id), now=timezone.now())
+        body = executor_data(executor, held=held_by(executor_id), now=timezone.now())
         if token is not None:
             body["token"] = token
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -89,8 +82,7 @@ class ExecutorHeartbeatApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validate_input(self.InputSerializer, request.data)
-        principal = principal_of(request)
-        assert principal is not None
+        principal = acting_principal(request)
         executor = executor_for(principal=principal, executor_id=data["executor_id"])
         executor = executor_heartbeat(executor=executor, actor=principal.identity)
-        return Response(executor_data(executor, held=_held(executor.pk), now=timezone.now()))
+        return Response(executor_data(executor, held=held_by(executor.pk), now=timezone.now()))
