@@ -19,6 +19,7 @@ from executors.live import live
 from intents import metrics
 from intents.fanout import LINE_GROUP, WORK_GROUP
 from intents.models import IntentEvent
+from intents.selectors.events import event_data
 
 if TYPE_CHECKING:
     from executors.models import Executor
@@ -28,24 +29,6 @@ logger = logging.getLogger("assemblyline.events")
 
 # A broadcast never holds a request longer than this (in-memory channel layer).
 BROADCAST_TIMEOUT_SECONDS = 1.0
-
-
-def event_data(event: IntentEvent) -> dict[str, Any]:
-    return {
-        "id": event.pk,
-        "type": event.kind,
-        "kind": event.kind,
-        "intent_id": event.intent_id,
-        "executor_id": event.executor_id or None,
-        "actor": event.actor,
-        "from_status": event.from_status or None,
-        "to_status": event.to_status or None,
-        "from_phase": event.from_phase or None,
-        "to_phase": event.to_phase or None,
-        "payload": event.payload,
-        "duration_seconds": event.duration_seconds,
-        "timestamp": event.created_at.isoformat(),
-    }
 
 
 def publish(event: IntentEvent) -> None:

@@ -27,6 +27,8 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from executors.permissions import CanReadMetrics
+from intents.models import WORKING, Intent, Status
+from intents.selectors import executor_statuses, open_counts
 
 WAIT_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600)
 PHASE_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 2 * 3600, 4 * 3600)
@@ -116,9 +118,6 @@ class LineCollector(Collector):
             yield GaugeMetricFamily(name, name)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from intents.models import WORKING, Intent, Status
-        from intents.selectors import executor_statuses, open_counts
-
         depth = GaugeMetricFamily("assemblyline_queue_depth",
                                   "Open intents by phase and status", labels=["phase", "status"])
         for phase, counts in open_counts().items():

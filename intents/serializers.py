@@ -9,8 +9,8 @@ from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 
 from executors.serializers import ExecutorStatusSerializer
-from intents.events import event_data
 from intents.models import Intent, IntentEvent
+from intents.selectors.events import event_data
 
 # The spec's BuildIntent fields, in its order, then what this service adds.
 BUILD_INTENT_FIELDS = [

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-if TYPE_CHECKING:
-    from intents.models import Intent
+
+class Subject(Protocol):
+    """What a check reads of the intent it judges (verification sits below intents)."""
+
+    spec_path: str
+    spec_text: str
 
 
 @dataclass(frozen=True)
@@ -29,5 +33,5 @@ class Checker:
         self.blocking = blocking
         self.options = options
 
-    def run(self, intent: Intent, artifacts: dict[str, Any]) -> CheckResult:
+    def run(self, intent: Subject, artifacts: dict[str, Any]) -> CheckResult:
         raise NotImplementedError

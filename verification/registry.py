@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -13,10 +13,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from verification import egress
-from verification.base import Checker, CheckResult
-
-if TYPE_CHECKING:
-    from intents.models import Intent
+from verification.base import Checker, CheckResult, Subject
 
 LEVELS: list[str | int] = ["spec", 1, 2, 3, 4, 5, 6]
 
@@ -78,7 +75,7 @@ class VerificationOutcome:
 
 
 def run_levels(
-    intent: Intent, artifacts: dict[str, Any], levels: list[str | int]
+    intent: Subject, artifacts: dict[str, Any], levels: list[str | int]
 ) -> VerificationOutcome:
     """Run every registered check of the given levels against the intent and its artifacts
     (the merged artifacts, including what is being handed in). No lock may be held here:
@@ -112,7 +109,7 @@ def run_levels(
     )
 
 
-def _run_one(checker: Checker, intent: Intent, artifacts: dict[str, Any]) -> CheckResult:
+def _run_one(checker: Checker, intent: Subject, artifacts: dict[str, Any]) -> CheckResult:
     try:
         return checker.run(intent, artifacts)
     except Exception as exc:  # a broken checker fails its check, never the request

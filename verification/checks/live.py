@@ -12,7 +12,7 @@ import re
 import statistics
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -21,12 +21,9 @@ from django.utils import timezone
 
 from core import registry
 from verification import egress
-from verification.base import Checker, CheckResult
+from verification.base import Checker, CheckResult, Subject
 from verification.checks.spec import ENDPOINT, read_spec
 from verification.probe import DEFAULT_TIMEOUT, Probe, excerpt, probe, short
-
-if TYPE_CHECKING:
-    from intents.models import Intent
 
 # Level 6's latency probe sends at most this many GETs (after its first health check),
 # whatever its OPTIONS ask for.
@@ -103,7 +100,7 @@ class LiveChecker(Checker):
 
     url_keys: tuple[str, ...] = ("deployment_url",)
 
-    def base_url(self, intent: Intent, artifacts: dict[str, Any]) -> str:
+    def base_url(self, intent: Subject, artifacts: dict[str, Any]) -> str:
         for key in self.url_keys:
             value = artifacts.get(key) or getattr(intent, key, None)
             if isinstance(value, str) and value.startswith(("http://", "https://")):
@@ -126,7 +123,7 @@ class LiveChecker(Checker):
         """Whether probes may send POST/PUT/PATCH/DELETE to paths the spec names."""
         return bool(self.options.get("unsafe_methods", settings.LIVE_CHECK_UNSAFE_METHODS))
 
-    def run(self, intent: Intent, artifacts: dict[str, Any]) -> CheckResult:
+    def run(self, intent: Subject, artifacts: dict[str, Any]) -> CheckResult:
         _guard()
         try:
             base = self.base_url(intent, artifacts)
@@ -136,7 +133,7 @@ class LiveChecker(Checker):
             return self.check(client, base, intent, artifacts)
 
     def check(
-        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+        self, client: httpx.Client, base: str, intent: Subject, artifacts: dict[str, Any]
     ) -> CheckResult:
         raise NotImplementedError
 
@@ -158,13 +155,13 @@ class HealthCheck(LiveChecker):
     name = "live_health"
 
     def check(
-        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+        self, client: httpx.Client, base: str, intent: Subject, artifacts: dict[str, Any]
     ) -> CheckResult:
         healthy = [s.lower() for s in self.options.get("healthy_statuses", HEALTHY_STATUSES)]
         return health_check(client, base, healthy)
 
 
-def documented_endpoints(intent: Intent, artifacts: dict[str, Any]) -> list[tuple[str, str]]:
+def documented_endpoints(intent: Subject, artifacts: dict[str, Any]) -> list[tuple[str, str]]:
     """(method, path) of every endpoint the spec documents, path parameters filled in."""
     text, _ = read_spec(intent, artifacts)
     found = []
@@ -187,7 +184,7 @@ class EndpointsCheck(LiveChecker):
     name = "live_endpoints"
 
     def check(
-        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+        self, client: httpx.Client, base: str, intent: Subject, artifacts: dict[str, Any]
     ) -> CheckResult:
         endpoints = documented_endpoints(intent, artifacts)[: int(self.options.get("max", 30))]
         if not endpoints:
@@ -219,7 +216,7 @@ class EndpointsCheck(LiveChecker):
         )
 
 
-def _post_targets(intent: Intent, artifacts: dict[str, Any], unsafe: bool) -> list[str]:
+def _post_targets(intent: Subject, artifacts: dict[str, Any], unsafe: bool) -> list[str]:
     """Where error probes POST: the spec's POST/PUT paths when unsafe methods are on, else
     only the UDC /message endpoint (whose contract is to take messages)."""
     posts = [p for m, p in documented_endpoints(intent, artifacts) if m in ("POST", "PUT")]
@@ -236,7 +233,7 @@ class MalformedBodyCheck(LiveChecker):
     name = "live_malformed_body"
 
     def check(
-        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+        self, client: httpx.Client, base: str, intent: Subject, artifacts: dict[str, Any]
     ) -> CheckResult:
         if not self.unsafe_methods():
             return CheckResult(
@@ -272,7 +269,7 @@ class UdcComplianceCheck(LiveChecker):
     name = "udc_compliance"
 
     def check(
-        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+        self, client: httpx.Client, base: str, intent: Subject, artifacts: dict[str, Any]
     ) -> CheckResult:
         trace_id = str(uuid.uuid4())
         bodies: dict[str, dict[str, Any]] = {
@@ -310,7 +307,7 @@ class RegistryCheck(LiveChecker):
     name = "udc_registry"
 
     def check(
-        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+        self, client: httpx.Client, base: str, intent: Subject, artifacts: dict[str, Any]
     ) -> CheckResult:
         path = registry_path(self.options)
         if not path:
@@ -341,7 +338,7 @@ class NoTracebackCheck(LiveChecker):
     name = "live_no_traceback"
 
     def check(
-        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+        self, client: httpx.Client, base: str, intent: Subject, artifacts: dict[str, Any]
     ) -> CheckResult:
         calls: list[tuple[str, str, dict[str, Any]]] = [
             ("GET", f"/no-such-path-{uuid.uuid4().hex[:8]}", {}),
@@ -394,7 +391,7 @@ class ReadinessArtifactsCheck(Checker):
 
     name = "production_artifacts"
 
-    def run(self, intent: Intent, artifacts: dict[str, Any]) -> CheckResult:
+    def run(self, intent: Subject, artifacts: dict[str, Any]) -> CheckResult:
         files = artifacts.get("files")
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
             return CheckResult(False, "no files list (a list of paths) reported")
@@ -430,7 +427,7 @@ class ProductionProbeCheck(LiveChecker):
     url_keys = ("production_url", "deployment_url")
 
     def check(
-        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+        self, client: httpx.Client, base: str, intent: Subject, artifacts: dict[str, Any]
     ) -> CheckResult:
         healthy = [s.lower() for s in self.options.get("healthy_statuses", HEALTHY_STATUSES)]
         first = health_check(client, base, healthy)

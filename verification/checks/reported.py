@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from verification.base import Checker, CheckResult
-
-if TYPE_CHECKING:
-    from intents.models import Intent
+from verification.base import Checker, CheckResult, Subject
 
 
 def _report(artifacts: dict[str, Any], key: str) -> dict[str, Any] | None:
@@ -28,7 +25,7 @@ class TestCoverageCheck(Checker):
     __test__ = False  # not a pytest test class
     name = "test_coverage"
 
-    def run(self, intent: Intent, artifacts: dict[str, Any]) -> CheckResult:
+    def run(self, intent: Subject, artifacts: dict[str, Any]) -> CheckResult:
         results = _report(artifacts, "test_results")
         if results is None:
             return CheckResult(False, "no test_results reported")
@@ -54,7 +51,7 @@ class CodeQualityCheck(Checker):
         options.setdefault("blocking", False)
         super().__init__(**options)
 
-    def run(self, intent: Intent, artifacts: dict[str, Any]) -> CheckResult:
+    def run(self, intent: Subject, artifacts: dict[str, Any]) -> CheckResult:
         report = _report(artifacts, "quality")
         if report is None:
             return CheckResult(False, "no quality report")
@@ -79,7 +76,7 @@ class SecurityScanCheck(Checker):
 
     name = "security_scan"
 
-    def run(self, intent: Intent, artifacts: dict[str, Any]) -> CheckResult:
+    def run(self, intent: Subject, artifacts: dict[str, Any]) -> CheckResult:
         report = _report(artifacts, "security")
         if report is None:
             return CheckResult(False, "no security scan reported")

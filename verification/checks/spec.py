@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 
-from verification.base import Checker, CheckResult
-
-if TYPE_CHECKING:
-    from intents.models import Intent
+from verification.base import Checker, CheckResult, Subject
 
 ENDPOINT = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE)\s+/\S*")
 CHECKBOX = re.compile(r"^\s*[-*]\s+\[[ xX]\]", re.MULTILINE)
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
-def read_spec(intent: Intent, artifacts: dict[str, Any]) -> tuple[str | None, str]:
+def read_spec(intent: Subject, artifacts: dict[str, Any]) -> tuple[str | None, str]:
     """The spec text and where it came from: inline text first, then SPECS_ROOT/spec_path."""
     inline = artifacts.get("spec_text") or intent.spec_text
     if inline:
@@ -42,7 +39,7 @@ class SpecCompleteCheck(Checker):
 
     name = "spec_complete"
 
-    def run(self, intent: Intent, artifacts: dict[str, Any]) -> CheckResult:
+    def run(self, intent: Subject, artifacts: dict[str, Any]) -> CheckResult:
         text, source = read_spec(intent, artifacts)
         if text is None:
             return CheckResult(False, source)
