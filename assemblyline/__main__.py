@@ -42,8 +42,8 @@ def _serve(host: str, port: int) -> None:
 def _demo_setup(port: int) -> dict[str, str]:
     from django.contrib.auth import get_user_model
 
-    from executors.models import Executor, ExecutorType, Role
-    from executors.services import token_create
+    from executors.models import ExecutorType, Role
+    from executors.services import executor_provide, token_create
 
     user_model = get_user_model()
     if not user_model.objects.filter(username="admin").exists():
@@ -55,9 +55,9 @@ def _demo_setup(port: int) -> dict[str, str]:
         ("demo-laptop", "local", ExecutorType.CLAUDE_CODE),
         ("demo-server-ai", "server", ExecutorType.SERVER_AI),
     ]:
-        executor, _ = Executor.objects.get_or_create(
-            executor_id=executor_id,
-            defaults={"environment": environment, "executor_type": kind},
+        executor, _ = executor_provide(
+            executor_id=executor_id, fields={"environment": environment, "executor_type": kind},
+            update=False,
         )
         _, tokens[executor_id] = token_create(
             name=executor_id, role=Role.EXECUTOR, executor=executor

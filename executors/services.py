@@ -167,6 +167,17 @@ def executor_register(
     return executor, created, token
 
 
+def executor_provide(
+    *, executor_id: str, fields: dict[str, Any], update: bool = True
+) -> tuple[Executor, bool]:
+    """An executor as an operator sets it up (createtoken, the demo): made with `fields`, or
+    (with `update`) its `fields` updated. Returns (executor, created)."""
+    executor, created = Executor.objects.get_or_create(executor_id=executor_id, defaults=fields)
+    if update and not created and fields:
+        Executor.objects.filter(pk=executor_id).update(**fields)
+    return executor, created
+
+
 def executor_touch(*, executor_id: str, now: Any = None,
                    executor: Executor | None = None) -> bool:
     """Every executor call is a heartbeat: its Redis key is set with a TTL (live status), and

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from executors.models import Executor, ExecutorEnvironment, ExecutorType, Role
-from executors.services import token_create
+from executors.models import ExecutorEnvironment, ExecutorType, Role
+from executors.services import executor_provide, token_create
 
 
 class Command(BaseCommand):
@@ -43,11 +43,7 @@ class Command(BaseCommand):
                     defaults["capabilities"] = sorted(
                         {c.strip() for c in options["capabilities"].split(",") if c.strip()}
                     )
-                executor, created = Executor.objects.get_or_create(
-                    executor_id=executor_id, defaults=defaults
-                )
-                if not created and defaults:
-                    Executor.objects.filter(pk=executor_id).update(**defaults)
+                executor, _ = executor_provide(executor_id=executor_id, fields=defaults)
             name = options["name"] or executor_id or f"{role}-token"
             _, token = token_create(name=name, role=role, executor=executor)
         self.stdout.write(token)
