@@ -55,11 +55,6 @@ class TransitionNotAllowed(LineError):
     code = "transition_not_allowed"
 
 
-class ServiceUnavailable(LineError):
-    status = 503
-    code = "unavailable"
-
-
 def error_body(
     status: int,
     code: str,

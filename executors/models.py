@@ -71,9 +71,6 @@ class Executor(models.Model):
             return 1.0
         return self.builds_completed / finished
 
-    def environments_served(self) -> list[str]:
-        return [self.environment, "either"]
-
 
 class Role(models.TextChoices):
     ADMIN = "admin"

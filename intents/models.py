@@ -262,9 +262,15 @@ class Intent(ConcurrentTransitionMixin, models.Model):
     def progress(self) -> float:
         return float(self.phase_progress.get(self.current_phase, 0.0))
 
-    @property
-    def is_final(self) -> bool:
-        return self.status in FINAL
+    def let_go(self) -> None:
+        """Nobody holds the intent any more: no holder, lease or stall flag, and no review
+        clock. Every way out of claimed or held work (advance, review, retry, re-queue,
+        release) goes through here."""
+        self.assigned_to = None
+        self.lease_expires_at = None
+        self.stalled_at = None
+        self.review_requested_at = None
+        self.review_overdue_at = None
 
 
 class IdempotencyKey(models.Model):

@@ -81,11 +81,8 @@ def pass_gate(*, intent: Intent, actor: str, executor_id: str | None) -> None:
         intent.hold_for_review()
         if executor_id is not None:
             intent.previous_executor_id = executor_id
-        intent.assigned_to = None
-        intent.lease_expires_at = None
-        intent.stalled_at = None
+        intent.let_go()
         intent.review_requested_at = timezone.now()
-        intent.review_overdue_at = None
         intent.save()
         record_event(
             intent=intent,
@@ -117,15 +114,11 @@ def advance(*, intent: Intent, actor: str, executor_id: str | None) -> None:
         intent.previous_executor_id = executor_id
         if from_phase == Phase.BUILD:
             intent.built_by_id = executor_id
-    intent.assigned_to = None
-    intent.lease_expires_at = None
+    intent.let_go()
     intent.progress_message = ""
     intent.avoid_executor = None
     intent.spilled = False
-    intent.stalled_at = None
     intent.last_progress_at = None
-    intent.review_requested_at = None
-    intent.review_overdue_at = None
     intent.save()
     record_event(
         intent=intent,
@@ -148,11 +141,7 @@ def retry_or_fail(*, intent: Intent, actor: str, reason: dict[str, Any], kind: s
     if failed_by:
         intent.avoid_executor_id = failed_by
         payload["failed_by"] = failed_by
-    intent.assigned_to = None
-    intent.lease_expires_at = None
-    intent.stalled_at = None
-    intent.review_requested_at = None
-    intent.review_overdue_at = None
+    intent.let_go()
     if intent.attempts >= intent.max_attempts:
         intent.fail()
         intent.finished_at = now

@@ -41,11 +41,7 @@ def intent_requeue(*, intent_id: str, actor: str, reason: str = "") -> Intent:
                 "or a failed intent can be re-queued",
                 current=current_state(intent),
             )
-        intent.assigned_to = None
-        intent.lease_expires_at = None
-        intent.stalled_at = None
-        intent.review_requested_at = None
-        intent.review_overdue_at = None
+        intent.let_go()
         intent.not_before = None
         intent.queued_at = now
         intent.save()
@@ -112,9 +108,7 @@ def work_release(
             raise TransitionNotAllowed(f"nothing to release: {exc}", current=exc.current) from None
         from_status = intent.status
         intent.requeue()
-        intent.assigned_to = None
-        intent.lease_expires_at = None
-        intent.stalled_at = None
+        intent.let_go()
         intent.not_before = None
         intent.queued_at = now
         intent.save()
