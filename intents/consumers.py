@@ -53,7 +53,8 @@ def _principal(scope: dict[str, Any]) -> Principal | None:
     authorization = _header(scope, b"authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        # NUL cannot be in a token, and PostgreSQL refuses it in the lookup (a crash, not a 4401).
+        if scheme.lower() != "bearer" or not token.strip() or "\x00" in token:
             return None
         return verify_token(token.strip())
     if not _same_origin(scope):

@@ -159,3 +159,16 @@ def test_on_a_real_server_the_gauge_returns_to_zero(postgres: None, redis_layer:
     finally:
         server.stop()
     assert "Traceback" not in server.output_all(), server.output()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("token", [b"Bearer al\x00", b"Bearer al0000.\x00x", b"Bearer \xff\xfe"])
+async def test_a_hostile_token_on_the_handshake_is_refused(redis_layer: None, token: bytes) -> None:
+    before = gauge()
+    communicator = WebsocketCommunicator(
+        application, "/ws/assembly-line/", headers=[(b"authorization", token)]
+    )
+    connected, code = await communicator.connect(timeout=5)
+    assert (connected, code) == (False, 4401)
+    await communicator.disconnect()
+    assert gauge() == before
