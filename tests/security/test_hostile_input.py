@@ -188,3 +188,42 @@ def test_level_checks_fail_numbers_that_are_not_finite(value: float) -> None:
     assert not quality.run(intent, {"quality": {"lint_errors": value, "type_errors": 0}}).passed
     security = SecurityScanCheck(level=5)
     assert not security.run(intent, {"security": {"high": value, "secrets": 0}}).passed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_a_real_server_nul_in_the_url_or_a_header_is_a_json_400(
+    postgres: None, admin: Actor
+) -> None:
+    """As deploy/start.sh serves it (Daphne decodes %00 in the path to NUL)."""
+    import socket
+
+    import httpx
+
+    from tests.servers import Server
+
+    server = Server().start()
+    try:
+        headers = {"Authorization": f"Bearer {admin.token}"}
+        for path in (
+            "/assembly-line/intents/%00",
+            "/assembly-line/intents/%00/cancel",
+            "/assembly-line/intents/?created_by=%00",
+        ):
+            method = "POST" if path.endswith("cancel") else "GET"
+            response = httpx.request(method, server.url + path, headers=headers, timeout=10)
+            assert response.status_code == 400, (path, response.text)
+            assert "NUL" in response.json()["error"]["message"]
+        # A header with NUL (httpx will not send one): written on the socket.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(
+                b"GET /assembly-line/state HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Authorization: Bearer " + admin.token.encode() + b"\r\n"
+                b"X-Note: a\x00b\r\nConnection: close\r\n\r\n"
+            )
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.split(b"\r\n", 1)[0].split(b" ")[1] == b"400", answer[:300]
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output_all(), server.output()
