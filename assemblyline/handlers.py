@@ -31,6 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import structlog
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestAborted
@@ -42,6 +43,8 @@ from assemblyline.errors import error_body
 from intents import longpoll
 
 T = TypeVar("T")
+
+log = structlog.get_logger("assemblyline.requests")
 
 
 class BodyTooLarge(Exception):
@@ -78,6 +81,9 @@ class SyncChainASGIHandler(ASGIHandler):
         try:
             await super().handle(scope, receive, send)
         except BodyTooLarge:
+            # Answered before the middleware ran: logged here, as the request log would.
+            log.warning("request_too_large", method=scope.get("method"), path=scope.get("path"),
+                        limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
             response = JsonResponse(
                 error_body(413, "too_large", "request body is larger than the limit"),
                 status=413,
