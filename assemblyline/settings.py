@@ -94,6 +94,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # NUL in the path, query or a header → 400 before anything reads it (assemblyline/inputs.py).
+    "assemblyline.inputs.url_guard_middleware",
     "assemblyline.logs.request_log_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
