@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import validate_input
+from core.inputs import FiniteFloatField
 from core.openapi import AUTHED, errors
 from executors.authentication import acting_principal
 from executors.permissions import (
@@ -21,7 +22,7 @@ from executors.permissions import (
 )
 from executors.services import acting_executor_id, executor_id_for
 from intents import selectors, services
-from intents.models import Phase, Status
+from intents.models import Intent, Phase, Status
 from intents.serializers import (
     COMPLETE_EXAMPLE,
     CompleteAnswerSerializer,
@@ -38,6 +39,19 @@ def artifacts_within_limit(value: dict[str, Any]) -> dict[str, Any]:
         raise serializers.ValidationError(
             f"artifacts are {size} bytes; the limit is {settings.MAX_ARTIFACTS_BYTES}"
         )
+    # Artifacts copied into the intent's own text columns must fit them, checked before any
+    # check runs (a 600-character deployment_url was a 500 after the gate had run).
+    for key in ("build_output", "deployment_url"):
+        field = Intent._meta.get_field(key)
+        text = value.get(key)
+        if text is None:
+            continue
+        if not isinstance(text, str):
+            raise serializers.ValidationError(f"{key} must be a string")
+        if field.max_length is not None and len(text) > field.max_length:
+            raise serializers.ValidationError(
+                f"{key} is {len(text)} characters; at most {field.max_length}"
+            )
     return value
 
 
@@ -50,8 +64,8 @@ class WorkNextApi(APIView):
     class InputSerializer(serializers.Serializer[Any]):
         executor_id = serializers.CharField(max_length=100)
         # Long poll (intents/longpoll.py): hold up to this many seconds for work.
-        wait = serializers.FloatField(min_value=0, max_value=settings.LONG_POLL_MAX_SECONDS,
-                                      required=False, default=0)
+        wait = FiniteFloatField(min_value=0, max_value=settings.LONG_POLL_MAX_SECONDS,
+                                required=False, default=0)
 
     @extend_schema(
             summary="Claim the next work item",
@@ -90,7 +104,7 @@ class WorkProgressApi(APIView):
         intent_id = serializers.CharField(max_length=40)
         executor_id = serializers.CharField(max_length=100)
         phase = serializers.ChoiceField(choices=Phase.choices)
-        progress = serializers.FloatField(min_value=0.0, max_value=1.0)
+        progress = FiniteFloatField(min_value=0.0, max_value=1.0)
         message = serializers.CharField(
             max_length=500, required=False, allow_blank=True, default=""
         )
