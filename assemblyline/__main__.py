@@ -30,13 +30,10 @@ def _migrate() -> None:
 
 
 def _serve(host: str, port: int) -> None:
-    from daphne.cli import CommandLineInterface
+    from assemblyline.serve import main as serve
 
-    CommandLineInterface().run(
-        # -v 0: no NCSA access log; every request is a JSON `request` line of our own.
-        ["-b", host, "-p", str(port), "-v", "0", "--proxy-headers",
-         "assemblyline.asgi:application"]
-    )
+    # -v 0: no NCSA access log; every request is a JSON `request` line of our own.
+    serve(["-b", host, "-p", str(port), "-v", "0", "--proxy-headers"])
 
 
 def _demo_setup(port: int) -> dict[str, str]:

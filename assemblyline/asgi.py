@@ -1,8 +1,8 @@
-"""ASGI entry point: HTTP (Django) and WebSocket (Channels) on one port, served by Daphne.
+"""ASGI entry point: HTTP (Django) and WebSocket (Channels) on one port, served by Daphne
+(assemblyline/serve.py starts it; importing this module tunes and registers nothing).
 
 The first request (or connection) a process serves also starts its reaper loop
-(intents/reaper.py) when REAPER_ENABLED; with REGISTER_ON_START the process registers itself in
-the platform's SERVICE_REGISTRY.json as it starts."""
+(intents/reaper.py) when REAPER_ENABLED."""
 
 import os
 from typing import Any
@@ -12,7 +12,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assemblyline.settings")
 get_asgi_application()  # django.setup(), as Django's own entry point does
 
-from assemblyline.handlers import SyncChainASGIHandler, tune_process  # noqa: E402
+from assemblyline.handlers import SyncChainASGIHandler  # noqa: E402
+from core.runtime import check_versions  # noqa: E402
+
+# The framework patches of core/runtime/ run only on the versions they were written for.
+check_versions()
 
 # Django's handler, with the middleware chain run in one call (assemblyline/handlers.py).
 django_asgi_app = SyncChainASGIHandler()
@@ -21,17 +25,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from core.registry import register_on_start  # noqa: E402
 from intents.consumers import LineConsumer  # noqa: E402
 from intents.reaper import start_reaper  # noqa: E402
 
-# REGISTER_ON_START: write our entry into SERVICE_REGISTRY.json as the process starts.
-register_on_start()
-
 websocket_urls = [path("ws/assembly-line/", LineConsumer.as_asgi())]
-
-# Garbage collector and GIL switch interval for a serving process (handlers.tune_process).
-tune_process()
 
 
 class StartsReaper:

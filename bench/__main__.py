@@ -85,9 +85,9 @@ class Daphne:
         self.log = open(RESULTS / f"server-{self.port}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             # BENCH_SERVER_CMD: e.g. a script that runs Daphne under a profiler.
-            [sys.executable, *os.environ.get("BENCH_SERVER_CMD", "-m daphne").split(),
-             "-b", "127.0.0.1", "-p", str(self.port), "-v", "0",
-             "assemblyline.asgi:application"],
+            [sys.executable,
+             *os.environ.get("BENCH_SERVER_CMD", "-m assemblyline.serve").split(),
+             "-b", "127.0.0.1", "-p", str(self.port), "-v", "0"],
             cwd=ROOT, env=server_env(database), stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(200):
             try:

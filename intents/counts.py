@@ -8,8 +8,7 @@ missing or old snapshot (reaper off, cache gone) is counted on the spot.
 
 The reaper refreshes the snapshot on a pass when it is older than REFRESH_COST_FACTOR times
 what its last count took (at least REAPER_INTERVAL_SECONDS, at most MAX_REFRESH_SECONDS).
-A count of a million open intents takes the database ~0.4 s on both cores of a small machine
-(bench/); doing that on every 5-second pass stalled every other query a tenth of the time.
+Counting on every pass stalled other queries with very large queues (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
-from django.conf import settings
 from django.db import transaction
 
 from core.logs import log_state_change
+from core.runtime.channels_group import redis_group_channel
 from executors.live import live
 from intents import metrics
 from intents.fanout import LINE_GROUP, WORK_GROUP
@@ -48,12 +48,6 @@ def publish(event: IntentEvent) -> None:
         if not broadcast(group, message):
             logger.warning("event %s not broadcast to %s: channel layer unavailable",
                            event.pk, group)
-
-
-def redis_group_channel(group: str) -> str:
-    """The Redis pub/sub channel channels-redis's pub/sub layer uses for a group."""
-    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "asgi")
-    return f"{prefix}__group__{group}"
 
 
 def broadcast(group: str, message: dict[str, Any]) -> bool:

@@ -12,8 +12,8 @@ event stays `{"type": "event", "event": {...}}`), so a busy line costs it at mos
 `{"type": "event"}` frame per event, as it always did.
 
 Why not one channel-layer member per consumer (the Channels default, DESIGN §6): every event
-then goes through a queue, a decode and a dispatch per viewer; with 1,000 viewers that is
-1,000 times the work per event, and the event loop falls seconds behind (bench/).
+then goes through a queue, a decode and a dispatch per viewer, and with many viewers the event
+loop falls behind (docs/performance.md).
 """
 
 from __future__ import annotations

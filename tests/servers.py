@@ -65,8 +65,8 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> Server:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "-v", "0",
-             "assemblyline.asgi:application"],
+            [sys.executable, "-m", "assemblyline.serve", "-b", "127.0.0.1", "-p", str(self.port),
+             "-v", "0"],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,

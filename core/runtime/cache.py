@@ -1,14 +1,9 @@
 """Django's Redis cache with one client, and so one connection pool, per process.
 
-Django keeps cache objects in a context-local store. Under ASGI every request runs in a
-context of its own, so each request that touched `cache` made a new `RedisCache`, a new
-connection pool and a new TCP connection to Redis, and left the old ones to the garbage
-collector. Measured on a server: one new Redis connection per `GET /assembly-line/state`.
-Here the client is shared by every cache object of the same servers and options in the
-process; redis-py's pool is thread-safe. The pool comes from the app's one factory
-(core/redis_clients.py): REDIS_URL's Redis, or with REDIS_SENTINELS the sentinels'
-primary, so the cache follows a failover.
-"""
+Django keeps cache objects in a context-local store, and under ASGI every request runs in a
+context of its own: each request made a new client, pool and TCP connection to Redis. Here
+every cache object of the same servers and options shares one client; the pool comes from the
+app's one factory (core/redis_clients.py), so the cache follows a Sentinel failover."""
 
 from __future__ import annotations
 
@@ -18,6 +13,8 @@ from typing import Any, ClassVar
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 from core.redis_clients import connection_pool
+
+WRITTEN_FOR = {"django": "5.2"}
 
 
 class LineCacheClient(RedisCacheClient):

@@ -31,7 +31,7 @@ def open_counts() -> dict[str, dict[str, int]]:
 def queue_position(intent: Intent) -> int:
     """How many queued intents rank ahead of this one: counted up to COUNTS_EXACT_BELOW; in
     a longer queue, the number queued from the count snapshot, which is then an upper bound
-    (with 1M queued, counting all of them took the database ~100 ms per submission)."""
+    (counting a very long queue per submission was slow: docs/performance.md)."""
     limit = settings.COUNTS_EXACT_BELOW
     ahead = (
         Intent.objects.filter(status=Status.QUEUED, rank__lt=intent.rank).order_by()[:limit]

@@ -18,7 +18,8 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
-from assemblyline.handlers import SyncChainASGIHandler, release_answer
+from assemblyline.handlers import SyncChainASGIHandler
+from core.runtime.cycles import release_answer
 
 
 class Tree(dict[str, Any]):
