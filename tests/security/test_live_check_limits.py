@@ -21,7 +21,7 @@ from intents.models import Intent
 from tests.conftest import SPEC_OK, Actor, make_executor, need, phase_artifacts, submit
 from tests.servers import Server
 from tests.verification.fakeservice import FakeService
-from verification.checks import live
+from verification.checks import live, production
 from verification.registry import run_levels
 
 LIVE = "verification.checks.live"
@@ -60,13 +60,13 @@ def test_a_verification_stops_at_live_check_deadline(service: FakeService, setti
     service.mode, service.trickle_seconds = "trickle", 0.3
     settings.LIVE_CHECK_DEADLINE = 2.0
     settings.ASSEMBLY_LINE_VERIFIERS = [
-        {"NAME": f"{LIVE}.{name}", "LEVEL": level, "OPTIONS": {"timeout": 1.5}}
+        {"NAME": f"verification.checks.{name}", "LEVEL": level, "OPTIONS": {"timeout": 1.5}}
         for name, level in [
-            ("HealthCheck", 1),
-            ("EndpointsCheck", 1),
-            ("UdcComplianceCheck", 2),
-            ("NoTracebackCheck", 5),
-            ("ProductionProbeCheck", 6),
+            ("live.HealthCheck", 1),
+            ("live.EndpointsCheck", 1),
+            ("live.UdcComplianceCheck", 2),
+            ("production.NoTracebackCheck", 5),
+            ("production.ProductionProbeCheck", 6),
         ]
     ]
     intent = Intent(id="i", spec_text=SPEC_OK)
@@ -110,7 +110,7 @@ def test_a_60_mb_answer_is_capped_and_memory_stays_flat(service: FakeService) ->
 
 
 def test_the_level_6_latency_probe_is_capped(service: FakeService) -> None:
-    check = live.ProductionProbeCheck(level=6, timeout=1.0, requests=50)
+    check = production.ProductionProbeCheck(level=6, timeout=1.0, requests=50)
     result = check.run(Intent(id="i"), {"deployment_url": service.url})
     assert result.passed, result.detail
     assert len(service.log) <= 1 + 20  # its first health check + at most 20 (documented)
