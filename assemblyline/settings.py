@@ -405,9 +405,9 @@ ASSEMBLY_LINE_VERIFIERS: list[dict[str, object]] = [
              "OPTIONS": {"timeout": LIVE_TIMEOUT}},
             {"NAME": "verification.checks.live.RegistryCheck", "LEVEL": 2,
              "OPTIONS": {"timeout": LIVE_TIMEOUT}},
-            {"NAME": "verification.checks.production.NoTracebackCheck", "LEVEL": 5,
+            {"NAME": "verification.checks.live_production.NoTracebackCheck", "LEVEL": 5,
              "OPTIONS": {"timeout": LIVE_TIMEOUT}},
-            {"NAME": "verification.checks.production.ProductionProbeCheck", "LEVEL": 6,
+            {"NAME": "verification.checks.live_production.ProductionProbeCheck", "LEVEL": 6,
              "OPTIONS": {"timeout": LIVE_TIMEOUT, "requests": LIVE_PROBE_REQUESTS, "p95_ms": 500,
                          "healthy_statuses": HEALTHY_STATUSES}},
         ]
@@ -415,7 +415,7 @@ ASSEMBLY_LINE_VERIFIERS: list[dict[str, object]] = [
         else []
     ),
     {
-        "NAME": "verification.checks.production.ReadinessArtifactsCheck",
+        "NAME": "verification.checks.live_production.ReadinessArtifactsCheck",
         "LEVEL": 6,
         "OPTIONS": {},
     },

@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from intents.models import Intent
 from tests.conftest import SPEC_OK
 from tests.verification.fakeservice import FakeService
-from verification.checks import live, production
+from verification.checks import live, live_production
 
 REFUSED = "refused by LIVE_CHECK_ALLOW"
 
@@ -143,7 +143,7 @@ def test_level_1_sends_no_post_put_patch_delete_by_default(service: FakeService)
         assert result.passed, result.detail
     assert {method for method, _, _ in service.log} <= {"GET", "HEAD"}
     # Level 5's error probes keep to the UDC /message endpoint, not the spec's paths.
-    check(production.NoTracebackCheck, service.url, spec=SPEC_UNSAFE)
+    check(live_production.NoTracebackCheck, service.url, spec=SPEC_UNSAFE)
     assert not [p for m, p, _ in service.log if m != "GET" and p.startswith("/orders")]
 
 

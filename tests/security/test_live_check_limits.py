@@ -21,7 +21,7 @@ from intents.models import Intent
 from tests.conftest import SPEC_OK, Actor, make_executor, need, phase_artifacts, submit
 from tests.servers import Server
 from tests.verification.fakeservice import FakeService
-from verification.checks import live, production
+from verification.checks import live, live_production
 from verification.registry import run_levels
 
 LIVE = "verification.checks.live"
@@ -65,8 +65,8 @@ def test_a_verification_stops_at_live_check_deadline(service: FakeService, setti
             ("live.HealthCheck", 1),
             ("live.EndpointsCheck", 1),
             ("live.UdcComplianceCheck", 2),
-            ("production.NoTracebackCheck", 5),
-            ("production.ProductionProbeCheck", 6),
+            ("live_production.NoTracebackCheck", 5),
+            ("live_production.ProductionProbeCheck", 6),
         ]
     ]
     intent = Intent(id="i", spec_text=SPEC_OK)
@@ -110,7 +110,7 @@ def test_a_60_mb_answer_is_capped_and_memory_stays_flat(service: FakeService) ->
 
 
 def test_the_level_6_latency_probe_is_capped(service: FakeService) -> None:
-    check = production.ProductionProbeCheck(level=6, timeout=1.0, requests=50)
+    check = live_production.ProductionProbeCheck(level=6, timeout=1.0, requests=50)
     result = check.run(Intent(id="i"), {"deployment_url": service.url})
     assert result.passed, result.detail
     assert len(service.log) <= 1 + 20  # its first health check + at most 20 (documented)

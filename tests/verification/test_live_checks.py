@@ -12,7 +12,7 @@ import pytest
 from intents.models import Intent
 from tests.conftest import SPEC_OK
 from tests.verification.fakeservice import FakeService
-from verification.checks import live, production
+from verification.checks import live, live_production
 
 PROD_FILES = ["README.md", "SPEC.md", "docs/api.md", "Dockerfile"]
 
@@ -41,7 +41,8 @@ def refused_url() -> str:
 
 
 LIVE = [live.HealthCheck, live.EndpointsCheck, live.MalformedBodyCheck,
-        live.UdcComplianceCheck, production.NoTracebackCheck, production.ProductionProbeCheck]
+        live.UdcComplianceCheck, live_production.NoTracebackCheck,
+        live_production.ProductionProbeCheck]
 
 
 @pytest.mark.parametrize("check", LIVE)
@@ -118,24 +119,24 @@ def test_udc_probe_sends_a_full_message(service: FakeService) -> None:
 
 def test_traceback_in_an_error_response_fails_level_5(service: FakeService) -> None:
     service.mode = "traceback"
-    result = run(production.NoTracebackCheck, service.url, level=5)
+    result = run(live_production.NoTracebackCheck, service.url, level=5)
     assert not result.passed
     assert "stack trace in error response" in result.detail
 
 
 def test_slow_service_fails_the_latency_probe(service: FakeService) -> None:
     service.delay = 0.06
-    result = run(production.ProductionProbeCheck, service.url, level=6, requests=10, p95_ms=50)
+    result = run(live_production.ProductionProbeCheck, service.url, level=6, requests=10, p95_ms=50)
     assert not result.passed
     assert "p95" in result.detail and "not under 50 ms" in result.detail
     # The same service within a looser bound passes.
-    assert run(production.ProductionProbeCheck, service.url, level=6, requests=10,
+    assert run(live_production.ProductionProbeCheck, service.url, level=6, requests=10,
                p95_ms=500).passed
 
 
 def test_production_probe_prefers_production_url(service: FakeService) -> None:
     intent = Intent(id="i")
-    check = production.ProductionProbeCheck(level=6, timeout=2.0, requests=5)
+    check = live_production.ProductionProbeCheck(level=6, timeout=2.0, requests=5)
     result = check.run(intent, {"deployment_url": refused_url(), "production_url": service.url})
     assert result.passed, result.detail
 
@@ -169,7 +170,7 @@ def test_registry_check(service: FakeService, tmp_path: Any) -> None:
     ],
 )
 def test_production_artifacts(files: Any, plan: str, expected: str | None) -> None:
-    result = production.ReadinessArtifactsCheck(level=6).run(
+    result = live_production.ReadinessArtifactsCheck(level=6).run(
         Intent(id="i"), {"files": files, "rollback_plan": plan}
     )
     assert result.passed is (expected is None), result.detail

@@ -17,7 +17,7 @@ from intents.models import Intent
 from tests.conftest import need
 from tests.servers import Server
 from tests.verification.fakeservice import FakeService
-from verification.checks import live, production
+from verification.checks import live, live_production
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,8 +65,9 @@ def test_our_udc_endpoints_pass_our_own_checkers(server: Server, registry_file: 
     for check in (live.HealthCheck(level=1), live.EndpointsCheck(level=1),
                   live.MalformedBodyCheck(level=1), live.UdcComplianceCheck(level=2),
                   live.RegistryCheck(level=2, registry_path=str(registry_file)),
-                  production.NoTracebackCheck(level=5), production.ProductionProbeCheck(level=6),
-                  production.ReadinessArtifactsCheck(level=6)):
+                  live_production.NoTracebackCheck(level=5),
+                  live_production.ProductionProbeCheck(level=6),
+                  live_production.ReadinessArtifactsCheck(level=6)):
         results[check.name] = check.run(intent, artifacts)
     failed = {name: r.detail for name, r in results.items() if not r.passed}
     assert failed == {}

@@ -1,5 +1,5 @@
 """Checks that look at the built service for themselves over HTTP (levels 1 and 2 here, 5
-and 6 in production.py).
+and 6 in live_production.py).
 
 They read the base URL from the artifacts (`deployment_url`; level 6 prefers
 `production_url`), use httpx with short timeouts, and say why a probe failed: refused,
