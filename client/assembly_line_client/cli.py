@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 from assembly_line_client.client import Client
 from assembly_line_client.errors import ApiError, Conflict, LineError
-from assembly_line_client.models import Work
+from assembly_line_client.models import Completion, Work
 
 PROGRESS_PREFIX = "PROGRESS "
 
@@ -106,6 +106,30 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
             if args.count and seen >= args.count:
                 return 0
     return 0
+
+
+def completion_outcome(result: Completion) -> str:
+    """What the gate decided, in words: where the intent goes next, or which checks failed."""
+    gate = result.gate
+    if gate is None:
+        outcome = "reported failed, no gate ran"
+    elif gate.get("passed"):
+        if result.status == "awaiting_review":
+            return "gate passed; awaiting review"
+        if result.status == "completed":
+            return "gate passed; intent completed"
+        return f"gate passed; next phase {result.next_phase}"
+    else:
+        checks = {name: c for name, c in (gate.get("checks") or {}).items()
+                  if isinstance(c, dict) and not c.get("passed")}
+        # Non-blocking failures (e.g. quality) are named only when nothing blocking failed.
+        blocking = {name: c for name, c in checks.items() if c.get("blocking", True)}
+        named = "; ".join(f"{name} (level {c.get('level')}): {c.get('detail', '')}"
+                          for name, c in (blocking or checks).items())
+        outcome = f"gate failed: {named}" if named else "gate failed"
+    if result.status == "failed":
+        return f"{outcome}; the intent failed (no attempts left)"
+    return f"{outcome}; back in the queue for {result.next_phase}"
 
 
 class Executor:
@@ -223,9 +247,7 @@ class Executor:
         except ApiError as exc:
             self.say(f"complete refused: {exc}")
             return
-        gate = "passed" if result.auto_advanced else "did not pass"
-        self.say(f"handed in {intent_id} {phase} ({status}); gate {gate}; next "
-                 f"{result.next_phase}")
+        self.say(f"handed in {intent_id} {phase} ({status}); {completion_outcome(result)}")
 
 
 def cmd_work(args: argparse.Namespace, out: TextIO) -> int:
