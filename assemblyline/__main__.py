@@ -168,12 +168,23 @@ def _wait_until_up(base_url: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="assemblyline")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("serve", "demo"):
-        cmd = sub.add_parser(name)
-        cmd.add_argument("--host", default="127.0.0.1")
-        cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8950)))
+    parser = argparse.ArgumentParser(
+        prog="assemblyline",
+        description="The unified assembly line: run the service, or run it with a demo.",
+        epilog="Settings come from the environment (DATABASE_URL, REDIS_URL, ...: see the "
+               "README). Management commands (createtoken, reap, register, ...): "
+               "python manage.py help.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = {
+        "serve": "run the service (HTTP and WebSocket; migrates and collects static first)",
+        "demo": "run the service with demo data: an admin user (admin/admin), printed tokens, "
+                "intents submitted and simulated executors moving them along the line",
+    }
+    for name, about in commands.items():
+        cmd = sub.add_parser(name, help=about, description=about[0].upper() + about[1:] + ".")
+        cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
+        cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8950)),
+                         help="port to listen on (env PORT; default 8950)")
     args = parser.parse_args(argv)
     _setup()
     _migrate()

@@ -526,5 +526,10 @@ def recent_events() -> list[dict[str, Any]]:
     """The latest events, newest first (the event time index)."""
     from intents.events import event_data
 
-    events = IntentEvent.objects.order_by("-created_at", "-id")[:RECENT_EVENTS_SHOWN]
+    events = (
+        IntentEvent.objects.select_related("intent")
+        .defer("intent__spec_text", "intent__artifacts", "intent__build_output",
+               "intent__test_results", "intent__phase_progress")
+        .order_by("-created_at", "-id")[:RECENT_EVENTS_SHOWN]
+    )
     return [event_data(event) for event in events]

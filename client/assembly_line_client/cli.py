@@ -5,7 +5,8 @@
     assembly-line watch
     assembly-line work --executor-id laptop-1 --environment local -- ./build.sh
 
-Configuration: --url/--token or ASSEMBLY_LINE_URL / ASSEMBLY_LINE_TOKEN.
+Configuration: --url/--token/--retries or ASSEMBLY_LINE_URL / ASSEMBLY_LINE_TOKEN /
+ASSEMBLY_LINE_RETRIES.
 
 `work` claims intents (long poll), runs COMMAND for each with the intent as JSON on stdin and
 in env vars (ASSEMBLY_LINE_INTENT_ID, _PHASE, _TITLE, _ATTEMPT, _INTENT_FILE, _ARTIFACTS_FILE),
@@ -82,19 +83,40 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _clock(timestamp: str) -> str:
+    """HH:MM:SS of an ISO timestamp (the date is today's while watching)."""
+    return timestamp[11:19] if len(timestamp) >= 19 else timestamp
+
+
+def _change(before: Any, after: Any) -> str:
+    if before and after and before != after:
+        return f"{before} -> {after}"
+    return str(after or before or "")
+
+
 def describe(message: dict[str, Any]) -> str:
+    """One line per event for a person: what happened to which intent (by title), in which
+    phase, the status change, progress and message, and who did it."""
     if message.get("type") == "snapshot":
         state = message.get("state", {})
         return (f"snapshot: queue {state.get('queue_depth')}, in progress "
                 f"{state.get('in_progress')}, executors {len(state.get('executors', {}))}")
     event = message.get("event", message)
-    moves = ""
-    if event.get("from_status") or event.get("to_status"):
-        moves = (f" {event.get('from_phase')}/{event.get('from_status')} -> "
-                 f"{event.get('to_phase')}/{event.get('to_status')}")
-    who = event.get("executor_id") or event.get("actor") or ""
-    return f"{event.get('timestamp', '')} {event.get('type')} {event.get('intent_id') or ''}" \
-           f"{moves} {who}".rstrip()
+    payload = event.get("payload") or {}
+    parts = [_clock(str(event.get("timestamp", ""))), str(event.get("type", ""))]
+    if event.get("intent_id"):
+        parts.append(repr(event.get("intent_title") or event["intent_id"]))
+        parts.append(_change(event.get("from_phase"), event.get("to_phase")))
+        parts.append(_change(event.get("from_status"), event.get("to_status")))
+    progress = payload.get("progress")
+    if isinstance(progress, (int, float)) and not isinstance(progress, bool):
+        parts.append(f"{progress:.0%}")
+    if payload.get("message"):
+        parts.append(f"\"{payload['message']}\"")
+    who = event.get("executor_id") or event.get("actor")
+    if who:
+        parts.append(f"by {who}")
+    return " ".join(part for part in parts if part)
 
 
 def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
@@ -262,18 +284,35 @@ def cmd_work(args: argparse.Namespace, out: TextIO) -> int:
             return 130
 
 
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise SystemExit(f"assembly-line: {name} must be a whole number, not {value!r}") from None
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="assembly-line", description=__doc__.split("\n")[0])
     root.add_argument("--url", default=os.environ.get("ASSEMBLY_LINE_URL",
-                                                      "http://127.0.0.1:8950"))
-    root.add_argument("--token", default=os.environ.get("ASSEMBLY_LINE_TOKEN"))
-    root.add_argument("--retries", type=int, default=4)
-    sub = root.add_subparsers(dest="cmd", required=True)
+                                                      "http://127.0.0.1:8950"),
+                      help="the line's base URL (env ASSEMBLY_LINE_URL; "
+                           "default http://127.0.0.1:8950)")
+    root.add_argument("--token", default=os.environ.get("ASSEMBLY_LINE_TOKEN"),
+                      help="your bearer token (env ASSEMBLY_LINE_TOKEN)")
+    root.add_argument("--retries", type=int, default=_env_int("ASSEMBLY_LINE_RETRIES", 4),
+                      help="retries of a failed call, with backoff (env ASSEMBLY_LINE_RETRIES; "
+                           "default 4)")
+    sub = root.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
-    submit = sub.add_parser("submit", help="submit a build intent")
+    submit = sub.add_parser(
+        "submit", help="submit a build intent",
+        description="Submit a build intent. A spec is required: --spec-path (a file under "
+                    "the service's SPECS_ROOT) or --spec-file (a local file sent inline).")
     submit.add_argument("--title", required=True)
-    submit.add_argument("--spec-path", help="a spec file under the service's SPECS_ROOT")
-    submit.add_argument("--spec-file", help="a local spec file sent inline")
+    spec = submit.add_mutually_exclusive_group(required=True)
+    spec.add_argument("--spec-path", help="a spec file under the service's SPECS_ROOT")
+    spec.add_argument("--spec-file", help="a local spec file, sent inline")
     submit.add_argument("--priority", type=int, default=5)
     submit.add_argument("--environment", choices=["local", "server", "either"], default="either")
     submit.add_argument("--review", action="store_true", help="requires human review")
@@ -286,7 +325,9 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
-    watch = sub.add_parser("watch", help="live events from the WebSocket")
+    watch = sub.add_parser("watch", help="live events from the WebSocket",
+                           description="Live events, one line each: time, event, intent "
+                                       "title, phase, status change, progress, message, who.")
     watch.add_argument("--json", action="store_true")
     watch.add_argument("--count", type=int, default=0, help="stop after this many events")
     watch.set_defaults(func=cmd_watch)
