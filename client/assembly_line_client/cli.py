@@ -352,6 +352,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         args.command = args.command[1:]
     try:
         return int(args.func(args, out or sys.stdout))
+    except KeyboardInterrupt:  # Ctrl-C ends `watch` (or any command) without a traceback
+        return 130
     except ApiError as exc:
         print(f"assembly-line: {exc}", file=sys.stderr)
         return 1
