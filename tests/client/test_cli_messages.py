@@ -203,7 +203,7 @@ def test_watch_prints_title_phase_status_change_progress_and_message(
         r"assigned 'watched-one' build queued -> assigned by msg-exec",
         r"progress 'watched-one' build assigned -> in_progress 30% \"build step 0.3\" by msg-exec",
         r"progress 'watched-one' build in_progress 60% \"build step 0.6\" by msg-exec",
-        r"advanced 'watched-one' build -> test in_progress -> queued by msg-exec",
+        r"advanced 'watched-one' build -> test in_progress -> queued by (executor:)?msg-exec",
     ]
     for pattern in expected:
         assert any(re.fullmatch(r"\d\d:\d\d:\d\d " + pattern, line) for line in lines), (
