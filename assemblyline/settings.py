@@ -278,6 +278,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.openapi.nullable_answer_fields_optional",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "IntentStatusEnum": "intents.models.Status",
         "PhaseEnum": "intents.models.Phase",

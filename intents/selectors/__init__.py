@@ -2,6 +2,7 @@
 
 from intents.selectors.events import event_data
 from intents.selectors.handoff import handoff
+from intents.selectors.page import intent_page
 from intents.selectors.queue import estimated_start, open_counts, queue_position
 from intents.selectors.state import executor_statuses, held_by, line_state
 
@@ -11,6 +12,7 @@ __all__ = [
     "executor_statuses",
     "handoff",
     "held_by",
+    "intent_page",
     "line_state",
     "open_counts",
     "queue_position",

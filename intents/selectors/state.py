@@ -236,5 +236,10 @@ def work_in_progress(*, now: datetime) -> list[dict[str, Any]]:
 
 def recent_events() -> list[dict[str, Any]]:
     """The latest events, newest first (the event time index)."""
-    events = IntentEvent.objects.order_by("-created_at", "-id")[:RECENT_EVENTS_SHOWN]
+    events = (
+        IntentEvent.objects.select_related("intent")
+        .defer("intent__spec_text", "intent__artifacts", "intent__build_output",
+               "intent__test_results", "intent__phase_progress")
+        .order_by("-created_at", "-id")[:RECENT_EVENTS_SHOWN]
+    )
     return [event_data(event) for event in events]
