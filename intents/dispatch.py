@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Q
 
+from core.db import is_postgresql
 from executors.models import Executor
 from executors.selectors import alive_among, liveness
 from intents.models import WORKING, EnvironmentPreference, Intent, Status, queue_rank
@@ -108,7 +108,7 @@ def claimable(executor: Executor, now: datetime) -> Any:
         queryset = queryset.exclude(
             Q(current_phase__in=settings.SEPARATE_DUTIES_PHASES) & Q(built_by=executor)
         )
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         queryset = queryset.filter(required_capabilities__contained_by=executor.capabilities)
     return queryset.order_by("rank")
 
@@ -198,7 +198,7 @@ def pick(executor: Executor, now: datetime) -> Intent | None:
     An intent this executor failed last comes back to it only when no other online executor
     that could take it has room."""
     queued = claimable(executor, now)
-    if connection.vendor != "postgresql":
+    if not is_postgresql():
         # SQLite (the embedded default) serializes writers, so no row lock is needed; it
         # cannot filter JSON containment in SQL, so capabilities are checked here.
         capable = [

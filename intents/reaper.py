@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from core.db import is_postgresql
 from executors.models import Executor
 from executors.selectors import alive_among, liveness
 from intents import counts, services
@@ -77,7 +78,7 @@ def announce_offline(*, now: datetime) -> list[str]:
 
 def reap_single_flight(*, now: datetime | None = None) -> ReapResult:
     """One pass, unless another process is doing one (PostgreSQL advisory lock)."""
-    if connection.vendor != "postgresql":
+    if not is_postgresql():
         return reap(now=now)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
