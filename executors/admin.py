@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from executors.models import ApiToken, Executor
-from executors.services import token_revoke
+from executors.services import token_issue, token_revoke
 
 
 @admin.register(Executor)
@@ -32,8 +32,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         if not change:
-            token, obj.prefix, obj.hashed = ApiToken.generate()
-            super().save_model(request, obj, form, change)
+            token = token_issue(api_token=obj)
             self.message_user(
                 request,
                 f"Token for {obj.name} (shown once, copy it now): {token}",

@@ -35,6 +35,14 @@ def token_create(
     return api_token, token
 
 
+def token_issue(*, api_token: ApiToken) -> str:
+    """Give a token described elsewhere (the admin's add form) its secret and store it; the
+    plaintext is returned once and never stored."""
+    token, api_token.prefix, api_token.hashed = ApiToken.generate()
+    api_token.save()
+    return token
+
+
 def token_revoke(*, api_token: ApiToken) -> None:
     forget_verified_tokens()  # this process at once; others within TOKEN_CACHE_SECONDS
     ApiToken.objects.filter(pk=api_token.pk, revoked_at__isnull=True).update(

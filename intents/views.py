@@ -1,4 +1,4 @@
-"""The dashboard page and an intent's read-only page (the API lives in intents/apis.py)."""
+"""The dashboard page and an intent's read-only page (the API lives in intents/apis/)."""
 
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ RAW_FRAGMENTS = [
     '"\\ud800"',
     '"\\u0000"',
 ]
-# Keys an artifacts object is read for (intents/services.py, verification/checks/).
+# Keys an artifacts object is read for (intents/services/, verification/checks/).
 ARTIFACT_KEYS = [
     "deployment_url",
     "build_output",
