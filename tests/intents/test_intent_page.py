@@ -43,9 +43,14 @@ def test_the_page_shows_the_intent_and_its_timeline(person: Client) -> None:
     assert 'data-kind="submitted"' in html and "spec_complete" in html
 
 
-@pytest.mark.parametrize("intent_id", ["int_nope", "x" * 5000, "int_%00", "..%2F..%2Fadmin", "NaN"])
+@pytest.mark.parametrize("intent_id", ["int_nope", "x" * 5000, "..%2F..%2Fadmin", "NaN"])
 def test_any_other_id_is_404(person: Client, intent_id: str) -> None:
     assert person.get(f"/assembly-line/dashboard/intents/{intent_id}").status_code == 404
+
+
+def test_nul_in_the_id_is_400(person: Client) -> None:
+    # Refused before any view, like NUL anywhere in a path (tests/security).
+    assert person.get("/assembly-line/dashboard/intents/int_%00").status_code == 400
 
 
 def test_a_deployment_url_is_linked_only_when_it_is_a_web_address(person: Client) -> None:
