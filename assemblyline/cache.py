@@ -17,6 +17,10 @@ from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 
 class ProcessRedisCache(RedisCache):
+    # Set by RedisCache.__init__; django-stubs does not declare them.
+    _servers: list[str]
+    _options: dict[str, Any]
+    _class: type[RedisCacheClient]
     _clients: ClassVar[dict[str, RedisCacheClient]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 

@@ -34,6 +34,7 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponseBase
+from rest_framework.response import Response
 
 from intents import longpoll
 
@@ -112,7 +113,9 @@ def release_answer(response: HttpResponseBase) -> None:
     of dicts and lists (/state: ~600 of them) outlived the request as cyclic garbage. Measured
     in a server: young collections of ~40,000 such objects every ~50 `/state` calls, ~20 ms
     each, the p99 of `/state`. Once rendered, only the bytes are sent."""
-    if getattr(response, "is_rendered", False) and hasattr(response, "renderer_context"):
+    # renderer_context is set by APIView.finalize_response (DRF's stubs leave it out).
+    if (isinstance(response, Response) and response.is_rendered
+            and hasattr(response, "renderer_context")):
         context = response.renderer_context or {}
         if context.get("request") is not None:
             # {"view": ..., "request": itself}: the DRF request, its view and itself.
