@@ -212,7 +212,8 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
         came_online = executor_touch(executor_id=executor_id, executor=executor, now=now)
         if came_online:
             record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
-        holding = executor.holding
+        # Annotated by the queryset above; executor_get() is typed as returning a plain Executor.
+        holding = executor.holding  # type: ignore[attr-defined]
         if holding >= executor.max_concurrent:
             metrics.claim_empty()
             return Claim(None, f"executor holds {holding} intent(s), its max_concurrent")
