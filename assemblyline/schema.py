@@ -48,6 +48,7 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
         404: "no such intent or executor",
         409: "not allowed in the intent's current state (current says what it is)",
         413: "request body too large",
+        429: "too many requests (Retry-After says in how many seconds to retry)",
         503: "the database is unavailable",
     }
     return {code: OpenApiResponse(ErrorSerializer, description=meaning[code]) for code in codes}

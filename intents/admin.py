@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from assemblyline.errors import LineError
+from executors.authentication import principal_identity
 from intents import services
 from intents.models import Intent, IntentEvent, ReviewRequest, Status
 from verification.checks.spec import read_spec
@@ -36,9 +37,10 @@ from verification.models import VerificationRun
 HISTORY_SHOWN = 200
 
 
-def _reviewer(request: HttpRequest) -> str:
-    """Who the services record as the reviewer (and compare with the submitter)."""
-    return request.user.get_username()
+def _reviewer(request: HttpRequest) -> tuple[str, str]:
+    """Who the services record as the reviewer (its identity, compared with the submitter's)
+    and the name shown for it."""
+    return principal_identity(request.user), request.user.get_username()
 
 
 def _may_review(request: HttpRequest) -> bool:
@@ -97,10 +99,15 @@ def _review_age(intent: Intent, now: datetime) -> ReviewAge | None:
 def _decide(request: HttpRequest, intent_id: str, decision: str, text: str) -> bool:
     """Carry out one decision through the services; the rules' refusals become messages."""
     try:
+        reviewer, label = _reviewer(request)
         if decision == "approve":
-            services.intent_approve(intent_id=intent_id, reviewer=_reviewer(request), note=text)
+            services.intent_approve(
+                intent_id=intent_id, reviewer=reviewer, note=text, reviewer_label=label
+            )
         else:
-            services.intent_reject(intent_id=intent_id, reviewer=_reviewer(request), reason=text)
+            services.intent_reject(
+                intent_id=intent_id, reviewer=reviewer, reason=text, reviewer_label=label
+            )
     except LineError as exc:
         messages.error(request, exc.message)
         return False
@@ -122,11 +129,11 @@ class IntentAdmin(admin.ModelAdmin[Intent]):
         "assigned_to",
         "attempts",
         "verification_level",
-        "created_by",
+        "created_by_label",
         "created_at",
     ]
     list_filter = ["status", "current_phase", "environment_preference", "requires_human_review"]
-    search_fields = ["id", "title", "created_by"]
+    search_fields = ["id", "title", "created_by", "created_by_label"]
     ordering = ["-created_at"]
     actions = ["cancel_intents"]
     list_select_related = ["assigned_to"]
@@ -248,7 +255,7 @@ class IntentAdmin(admin.ModelAdmin[Intent]):
             try:
                 services.intent_cancel(
                     intent_id=intent_id,
-                    actor=request.user.get_username(),
+                    actor=principal_identity(request.user),
                     is_admin=True,
                     reason="cancelled in admin",
                 )
@@ -294,7 +301,7 @@ class ReviewQueueAdmin(admin.ModelAdmin[ReviewRequest]):
     list_display = ["intent_title", "sla_age", "latest_gate"]
     list_display_links = None
     list_filter = [OverdueFilter, "current_phase"]
-    search_fields = ["id", "title", "created_by"]
+    search_fields = ["id", "title", "created_by", "created_by_label"]
     ordering = ["review_requested_at"]
     actions = ["approve_selected", "reject_selected"]
 
@@ -358,7 +365,7 @@ class ReviewQueueAdmin(admin.ModelAdmin[ReviewRequest]):
             obj.pk,
             obj.title,
             obj.current_phase,
-            obj.created_by,
+            obj.created_by_label,
             obj.priority,
         )
 

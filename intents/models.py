@@ -78,7 +78,10 @@ class Intent(ConcurrentTransitionMixin, models.Model):
     priority = models.PositiveSmallIntegerField(
         default=5, validators=[MinValueValidator(1), MaxValueValidator(10)]
     )
-    created_by = models.CharField(max_length=150)
+    # Who submitted it, as `principal_identity` (ownership, fair share, review); the label
+    # is the submitter's name, for people to read.
+    created_by = models.CharField(max_length=200)
+    created_by_label = models.CharField(max_length=150, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     assigned_to = models.ForeignKey(
@@ -149,7 +152,8 @@ class Intent(ConcurrentTransitionMixin, models.Model):
     stalled_at = models.DateTimeField(null=True, blank=True)
     review_requested_at = models.DateTimeField(null=True, blank=True)
     review_overdue_at = models.DateTimeField(null=True, blank=True)
-    reviewed_by = models.CharField(max_length=150, blank=True, default="")
+    reviewed_by = models.CharField(max_length=200, blank=True, default="")
+    reviewed_by_label = models.CharField(max_length=150, blank=True, default="", db_default="")
     reviewed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -267,7 +271,7 @@ class IdempotencyKey(models.Model):
     """The first answer to a submission made with an `Idempotency-Key` header: a repeat of the
     key by the same caller gets this answer again instead of a second intent."""
 
-    actor = models.CharField(max_length=150)
+    actor = models.CharField(max_length=200)  # the caller's principal_identity
     key = models.CharField(max_length=200)
     request_hash = models.CharField(max_length=64)
     intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="+")

@@ -56,6 +56,7 @@ class Server:
             # Executors in these tests report no running service; the live checks have
             # their own tests (tests/verification/) against real HTTP servers.
             "LIVE_CHECKS": "false",
+            "LIVE_CHECK_ALLOW": "127.0.0.1,::1",
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }

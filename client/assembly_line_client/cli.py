@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from assembly_line_client.client import Client
-from assembly_line_client.errors import ApiError, Conflict, LineError
+from assembly_line_client.errors import ApiError, Conflict, Forbidden, LineError
 from assembly_line_client.models import Work
 
 PROGRESS_PREFIX = "PROGRESS "
@@ -124,8 +124,15 @@ class Executor:
 
     def loop(self) -> int:
         if self.args.environment or self.args.capability:
-            self.line.register(self.executor_id, environment=self.args.environment,
-                               capabilities=self.args.capability or None)
+            try:
+                self.line.register(self.executor_id, environment=self.args.environment,
+                                   capabilities=self.args.capability or None)
+            except Forbidden as exc:
+                # An executor's environment and capabilities are an admin's to set.
+                self.say(f"registration refused: {exc.message}")
+                self.say("run `work` without --environment/--capability to work as the "
+                         "executor is registered, or ask an admin to change it")
+                return 1
         done = 0
         with self.line.heartbeats(self.executor_id, interval=self.args.heartbeat):
             while not self.stop.is_set():
@@ -289,8 +296,10 @@ def parser() -> argparse.ArgumentParser:
     work.add_argument("--executor-id", default=os.environ.get("ASSEMBLY_LINE_EXECUTOR_ID"),
                       required=not os.environ.get("ASSEMBLY_LINE_EXECUTOR_ID"))
     work.add_argument("--environment", choices=["local", "server"],
-                      help="register with this environment first")
-    work.add_argument("--capability", action="append", default=[])
+                      help="check the registration first: an executor token may not change "
+                      "its environment or capabilities (an admin sets them)")
+    work.add_argument("--capability", action="append", default=[],
+                      help="(repeatable) as --environment")
     work.add_argument("--wait", type=float, default=30.0, help="long-poll seconds (<= 30)")
     work.add_argument("--heartbeat", type=float, default=20.0, help="seconds between beats")
     work.add_argument("--max-items", type=int, default=0, help="exit after this many")

@@ -227,6 +227,8 @@ def test_retries_ride_out_a_restart_and_submit_stays_idempotent(server: Server) 
 
 def test_async_client_heartbeats_claims_and_watches(server: Server) -> None:
     token = executor_token("async-ex", "server")
+    # Its routing is an admin's to set: the executor restates it when it registers.
+    Executor.objects.filter(pk="async-ex").update(capabilities=["python"])
 
     async def scenario() -> dict[str, Any]:
         async with AsyncClient(server.url, token) as line, line.heartbeats("async-ex", 0.2):

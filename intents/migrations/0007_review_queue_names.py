@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('intents', '0004_review_queue'),
+        ('intents', '0006_identity_data'),
     ]
 
     operations = [
