@@ -28,7 +28,9 @@ from intents.reaper import start_reaper  # noqa: E402
 # REGISTER_ON_START: write our entry into SERVICE_REGISTRY.json as the process starts.
 register_on_start()
 
-websocket_urls = [path("ws/assembly-line/", LineConsumer.as_asgi())]
+# Django's path() routes an ASGI app for channels; django-stubs and types-channels type it and
+# URLRouter's routes for views and a check-only pattern class.
+websocket_urls = [path("ws/assembly-line/", LineConsumer.as_asgi())]  # type: ignore[arg-type]
 
 # Garbage collector and GIL switch interval for a serving process (handlers.tune_process).
 tune_process()
@@ -52,7 +54,7 @@ application = StartsReaper(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": AuthMiddlewareStack(URLRouter(websocket_urls)),
+            "websocket": AuthMiddlewareStack(URLRouter(websocket_urls)),  # type: ignore[arg-type]
         }
     )
 )

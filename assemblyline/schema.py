@@ -27,7 +27,10 @@ class ErrorDetailSerializer(serializers.Serializer[Any]):
                                            "transition_not_allowed")
     message = serializers.CharField()
     status = serializers.IntegerField()
-    fields = serializers.DictField(required=False, help_text="validation problems by field")
+    # DRF's serializer metaclass moves declared fields off the class, so this name does not
+    # clash with the base class's attribute of the same name, as the stubs think.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        required=False, help_text="validation problems by field")
     current = serializers.DictField(required=False,
                                     help_text="on 409: the intent's state now")
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from assemblyline.logs import logging_config
@@ -152,7 +154,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django_prometheus.db.backends.sqlite3",
-            "NAME": VAR_DIR / "assembly-line.sqlite3",
+            "NAME": str(VAR_DIR / "assembly-line.sqlite3"),
             # SQLite allows one writer: wait for the lock instead of failing at once.
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
@@ -165,7 +167,7 @@ if REDIS_URL:
     # Redis pub/sub channels are shared by all of a server's databases: the prefix carries the
     # database number, so two lines on one Redis (say tests and a benchmark) never cross-talk.
     _redis_db = urlparse(REDIS_URL).path.strip("/") or "0"
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": f"assemblyline.{_redis_db}"},
@@ -488,3 +490,7 @@ STALL_REQUEUE_AFTER_SECONDS = envint("STALL_REQUEUE_AFTER_SECONDS", 1800)
 REVIEW_SLA_SECONDS = envint("REVIEW_SLA_SECONDS", 4 * 3600)
 # How many of the latest progress messages a claim's handoff carries.
 HANDOFF_PROGRESS_MESSAGES = envint("HANDOFF_PROGRESS_MESSAGES", 5)
+
+# `admin.ModelAdmin[Intent]` and the like, for mypy: Django's admin classes are not
+# subscriptable at run time without this.
+django_stubs_ext.monkeypatch()

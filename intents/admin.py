@@ -115,7 +115,7 @@ def _decide(request: HttpRequest, intent_id: str, decision: str, text: str) -> b
 
 
 @admin.register(Intent)
-class IntentAdmin(admin.ModelAdmin):
+class IntentAdmin(admin.ModelAdmin[Intent]):
     """Read-only records. The page of an intent opens with the review: the facts, the latest
     checks, the artifacts and, while it awaits review, Approve / Reject (our own view, which
     calls intents.services); then the history, collapsed, and every field."""
@@ -293,7 +293,7 @@ class RejectSelectedForm(forms.Form):
 
 
 @admin.register(ReviewRequest)
-class ReviewQueueAdmin(admin.ModelAdmin):
+class ReviewQueueAdmin(admin.ModelAdmin[ReviewRequest]):
     """The review queue: intents awaiting a human, longest waiting first; each title opens the
     intent's page, where the review happens."""
 
@@ -434,7 +434,7 @@ class ReviewQueueAdmin(admin.ModelAdmin):
 
 
 @admin.register(IntentEvent)
-class IntentEventAdmin(admin.ModelAdmin):
+class IntentEventAdmin(admin.ModelAdmin[IntentEvent]):
     list_display = [
         "created_at",
         "kind",

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Field, Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
@@ -73,6 +73,7 @@ def artifacts_within_limit(value: dict[str, Any]) -> dict[str, Any]:
     # check runs (a 600-character deployment_url was a 500 after the gate had run).
     for key in ("build_output", "deployment_url"):
         field = Intent._meta.get_field(key)
+        assert isinstance(field, Field)  # build_output and deployment_url are text columns
         text = value.get(key)
         if text is None:
             continue
@@ -362,7 +363,9 @@ class IntentDetailApi(APIView):
         if intent is None:
             raise NotFound(f"intent {intent_id!r} not found")
         data = IntentFullSerializer(intent).data
-        data["events"] = EventSerializer(intent.events.order_by("created_at", "id"), many=True).data
+        # DRF's stubs type a plain Serializer's instance as one object, even with many=True.
+        events = intent.events.order_by("created_at", "id")
+        data["events"] = EventSerializer(events, many=True).data  # type: ignore[arg-type]
         return Response(data)
 
 

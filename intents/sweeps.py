@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from intents.events import record_event
@@ -31,7 +32,7 @@ class SweepResult:
     overdue: list[str] = field(default_factory=list)
 
 
-def _lock(queryset):  # type: ignore[no-untyped-def]
+def _lock(queryset: QuerySet[Intent]) -> QuerySet[Intent]:
     if connection.vendor == "postgresql":
         return queryset.select_for_update(skip_locked=True)
     return queryset.select_for_update()
@@ -59,6 +60,7 @@ def stall_sweep(*, now: datetime | None = None, result: SweepResult | None = Non
             ).first()
             if intent is None:
                 continue
+            assert intent.last_progress_at is not None  # filtered on last_progress_at__lt
             still_for = round((now - intent.last_progress_at).total_seconds(), 3)
             if intent.last_progress_at < requeue_before:
                 _retry_or_fail(
@@ -124,6 +126,7 @@ def review_sla_sweep(
             ).first()
             if intent is None:
                 continue
+            assert intent.review_requested_at is not None  # filtered on review_requested_at__lt
             intent.review_overdue_at = now
             intent.save(update_fields=["review_overdue_at", "updated_at"])
             record_event(
