@@ -47,12 +47,20 @@ class SyncChainASGIHandler(ASGIHandler):
                                           thread_name_prefix="request")
         self.in_worker = sync_to_async(self.run_in_worker, thread_sensitive=False,
                                        executor=self.workers)
+        # Admin logins hash passwords (slow on purpose): on threads of their own, so a burst
+        # of them waits here instead of taking every request thread (LOGIN_THREADS).
+        self.login_workers = ThreadPoolExecutor(settings.LOGIN_THREADS,
+                                                thread_name_prefix="login")
+        self.in_login_worker = sync_to_async(self.run_in_worker, thread_sensitive=False,
+                                             executor=self.login_workers)
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        response = await self.in_worker(self.get_response, request)
+        checks_password = request.method == "POST" and request.path == settings.LOGIN_URL
+        run = self.in_login_worker if checks_password else self.in_worker
+        response = await run(self.get_response, request)
         # The view Django resolved for this request (None for a 404), not resolved again.
         view = request.resolver_match.func if request.resolver_match else None
         if getattr(view, "waits", None) is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -487,3 +488,34 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+
+# Brute force. Admin logins go through django-axes: ADMIN_LOGIN_FAILURES failed logins from one
+# address lock it out for ADMIN_LOGIN_COOLOFF_SECONDS (429 with Retry-After). Attempts are
+# counted in the cache, which is Redis in production, so every process shares the count; the
+# embedded default (one process, no Redis) counts in its database.
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes asks
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = (
+    "axes.handlers.cache.AxesCacheHandler"
+    if REDIS_URL
+    else "axes.handlers.database.AxesDatabaseHandler"
+)
+AXES_FAILURE_LIMIT = envint("ADMIN_LOGIN_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(seconds=envint("ADMIN_LOGIN_COOLOFF_SECONDS", 900))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# The address Daphne resolved (REMOTE_ADDR, from the proxy's X-Forwarded-For behind one), not
+# a header the client could set itself.
+AXES_CLIENT_IP_CALLABLE = "executors.authentication.client_address"
+AXES_LOCKOUT_CALLABLE = "executors.authentication.login_locked_out"
+# Password checks run on their own few threads (assemblyline/handlers.py), so a burst of
+# logins waits for them instead of taking every request thread from /health and executors.
+LOGIN_THREADS = envint("LOGIN_THREADS", 2)
+# Bad bearer tokens: more than BAD_TOKEN_LIMIT from one address within a window of
+# BAD_TOKEN_WINDOW_SECONDS are answered 429 with Retry-After (counted in the cache).
+BAD_TOKEN_LIMIT = envint("BAD_TOKEN_LIMIT", 20)
+BAD_TOKEN_WINDOW_SECONDS = envint("BAD_TOKEN_WINDOW_SECONDS", 60)
