@@ -3,6 +3,7 @@ HSTS and the https redirect when SECURE=true, and `testserver` accepted only by 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,25 @@ def test_dashboard_admin_and_swagger_work_under_the_policy(
         assert violations == []
     finally:
         server.stop()
+
+
+def documented_open_paths() -> set[str]:
+    """The paths docs/security.md lists as open, less those open only when configured so."""
+    doc = (ROOT / "docs" / "security.md").read_text()
+    section = doc.split("## Open endpoints", 1)[1].split("\n## ", 1)[0]
+    rows = [row for row in section.splitlines() if row.startswith("| `")]
+    first_cells = [row.split("|")[1] for row in rows if "only when" not in row]
+    return {path for cell in first_cells for path in re.findall(r"(/[\w/.-]*)", cell)}
+
+
+@pytest.mark.django_db
+def test_the_open_endpoints_are_exactly_the_documented_ones(client: Any) -> None:
+    from assemblyline.urls import urlpatterns
+
+    paths = {
+        "/" + re.sub(r"<\w+:\w+>", "int_nope", str(pattern.pattern))
+        for pattern in urlpatterns
+        if str(pattern.pattern) != "admin/"
+    }
+    open_now = {path for path in paths if client.get(path).status_code < 300}
+    assert open_now == documented_open_paths() & paths
