@@ -500,7 +500,7 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_HANDLER = (
-    "axes.handlers.cache.AxesCacheHandler"
+    "executors.login_attempts.LoginAttemptsInCache"
     if REDIS_URL
     else "axes.handlers.database.AxesDatabaseHandler"
 )

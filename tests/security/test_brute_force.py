@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from executors.authentication import bad_token_key
 from tests.conftest import need
-from tests.servers import Server
+from tests.servers import RedisServer, Server
 
 
 def address() -> str:
@@ -191,3 +191,28 @@ def test_parallel_failed_logins_do_not_hold_up_health(postgres: None) -> None:
     finally:
         server.stop()
         reset(ip="127.0.0.1")  # other tests' servers log in from there too
+
+
+@pytest.mark.django_db(transaction=True)
+def test_while_redis_is_away_logins_and_tokens_are_checked_uncounted(postgres: None) -> None:
+    """The line keeps working from PostgreSQL while Redis is away; so do the admin login and
+    token checks (the limits count again when Redis is back)."""
+    need(RedisServer.available(), "redis-server")
+    get_user_model().objects.create_user("boss", password="pw-boss-1", is_staff=True)
+    own = RedisServer().start()
+    server = Server({"REDIS_URL": own.url}).start()
+    try:
+        form = login_form(server)
+        own.stop()
+        assert post_login(*form, "wrong").status_code == 200
+        right = post_login(*form, "pw-boss-1")
+        assert right.status_code == 302  # logged in
+        bad = httpx.get(
+            server.url + "/assembly-line/state",
+            headers={"Authorization": "Bearer al000.nope"},
+            timeout=10,
+        )
+        assert bad.status_code == 401
+    finally:
+        server.stop()
+        own.stop()
