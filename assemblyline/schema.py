@@ -47,6 +47,9 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
         413: "request body too large",
         503: "the database is unavailable",
     }
+    if 401 in codes:  # where a token is checked, so is the limit on bad ones
+        meaning[429] = "too many bad tokens from this address; Retry-After says when to retry"
+        codes = (*codes, 429)
     return {code: OpenApiResponse(ErrorSerializer, description=meaning[code]) for code in codes}
 
 
