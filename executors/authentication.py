@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from axes.helpers import get_cool_off
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
@@ -21,6 +20,8 @@ from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
 from executors.models import Role
+
+log = structlog.get_logger("executors.authentication")
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,6 @@ def forget_verified_tokens() -> None:
     _verified.clear()
 
 
-log = structlog.get_logger("executors.authentication")
-
-
 def client_address(request: HttpRequest) -> str:
     """The caller's address as Daphne resolved it (behind the proxy, from the X-Forwarded-For
     the proxy set), never a header the caller chose. Limits count by it."""
@@ -136,8 +134,7 @@ def login_locked_out(
     request: HttpRequest, original_response: Any = None, credentials: Any = None
 ) -> HttpResponse:
     """django-axes' answer to a locked-out admin login: 429 with Retry-After."""
-    cool_off = get_cool_off(request)
-    seconds = int(cool_off.total_seconds()) if cool_off else 3600
+    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
     response = HttpResponse(
         f"Too many failed logins from your address: try again in {math.ceil(seconds / 60)} "
         "minutes.",
