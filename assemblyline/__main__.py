@@ -175,6 +175,11 @@ def main(argv: list[str] | None = None) -> None:
         cmd.add_argument("--host", default="127.0.0.1")
         cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8950)))
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        # The demo's built services are this server itself: its live checks may call it.
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        os.environ.setdefault("LIVE_CHECK_ALLOW", f"127.0.0.1:{args.port},[::1]:{args.port},"
+                                                  f"{host}:{args.port}")
     _setup()
     _migrate()
     if args.command == "demo":

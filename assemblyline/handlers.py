@@ -34,6 +34,7 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponseBase
+from django.urls import Resolver404, resolve
 
 from intents import longpoll
 
@@ -53,14 +54,26 @@ class SyncChainASGIHandler(ASGIHandler):
                                                 thread_name_prefix="login")
         self.in_login_worker = sync_to_async(self.run_in_worker, thread_sensitive=False,
                                              executor=self.login_workers)
+        # Views that run live checks (verification/egress.py `live_checks`) wait on the
+        # services they probe, up to LIVE_CHECK_DEADLINE: each kind on a pool of its own
+        # (/verify apart from /work/complete), so /health, claims and an executor's
+        # completion never queue behind a flood of verifies; beyond a pool's size they wait
+        # in the loop.
+        self.live_workers: dict[str, Callable[..., Any]] = {}
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         checks_password = request.method == "POST" and request.path == settings.LOGIN_URL
-        run = self.in_login_worker if checks_password else self.in_worker
-        response = await run(self.get_response, request)
+        pool = live_check_pool(request)
+        if checks_password:
+            in_worker = self.in_login_worker
+        elif pool is not None:
+            in_worker = self.in_live_worker(pool)
+        else:
+            in_worker = self.in_worker
+        response = await in_worker(self.get_response, request)
         # The view Django resolved for this request (None for a 404), not resolved again.
         view = request.resolver_match.func if request.resolver_match else None
         if getattr(view, "waits", None) is not None:
@@ -85,6 +98,17 @@ class SyncChainASGIHandler(ASGIHandler):
         if message["type"] != "http.disconnect":
             raise AssertionError(f"Invalid ASGI message after request body: {message['type']}")
 
+    def in_live_worker(self, pool: str) -> Callable[..., Any]:
+        """The runner of live-check pool `pool`, made on first use (on the event loop's
+        thread, so never twice)."""
+        runner = self.live_workers.get(pool)
+        if runner is None:
+            threads = ThreadPoolExecutor(settings.LIVE_CHECK_CONCURRENCY,
+                                         thread_name_prefix=f"live-{pool}")
+            runner = self.live_workers[pool] = sync_to_async(
+                self.run_in_worker, thread_sensitive=False, executor=threads)
+        return runner
+
     @staticmethod
     def run_in_worker(function: Callable[..., T], *args: Any) -> T:
         """On a worker thread, with its database connection checked before and given back
@@ -94,6 +118,15 @@ class SyncChainASGIHandler(ASGIHandler):
             return function(*args)
         finally:
             close_old_connections()
+
+
+def live_check_pool(request: HttpRequest) -> str | None:
+    """The live-check pool the request's view runs on, or None for the request pool."""
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return None
+    return getattr(match.func, "live_checks", None)
 
 
 def tune_process() -> None:

@@ -11,7 +11,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -180,6 +180,51 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Redis Sentinel (docs/deploy.md) ------------------------------------------------------
+# REDIS_SENTINELS=host:port,... and REDIS_SENTINEL_MASTER: the channel layer, the cache and
+# the live status use whichever Redis the sentinels name primary, and follow a failover.
+# REDIS_URL then gives only the password and the database number (its host is not used).
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD", "")
+REDIS_SENTINELS: list[tuple[str, int]] = []
+for _sentinel in envlist("REDIS_SENTINELS", []):
+    _host, _, _port = _sentinel.rpartition(":")
+    if not _host or not _port.isdigit():
+        raise ImproperlyConfigured(f"REDIS_SENTINELS wants host:port,..., not {_sentinel!r}")
+    REDIS_SENTINELS.append((_host.strip("[]"), int(_port)))
+if REDIS_SENTINELS:
+    REDIS_URL = REDIS_URL or f"redis://{REDIS_SENTINEL_MASTER}/0"
+    _redis_url = urlparse(REDIS_URL)
+    _redis_db = _redis_url.path.strip("/") or "0"
+    # One description of the primary: the channel layer's host entry, and the app's own pools
+    # (executors/redis_clients.py) take it too.
+    REDIS_SENTINEL_PRIMARY: dict[str, object] = {
+        "sentinels": REDIS_SENTINELS,
+        "master_name": REDIS_SENTINEL_MASTER,
+        "db": int(_redis_db),
+        "socket_connect_timeout": 0.5,
+        "sentinel_kwargs": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5,
+                            **({"password": REDIS_SENTINEL_PASSWORD}
+                               if REDIS_SENTINEL_PASSWORD else {})},
+    }
+    if _redis_url.password:
+        REDIS_SENTINEL_PRIMARY["password"] = unquote(_redis_url.password)
+    if _redis_url.username:
+        REDIS_SENTINEL_PRIMARY["username"] = unquote(_redis_url.username)
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_SENTINEL_PRIMARY], "prefix": f"assemblyline.{_redis_db}"},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "assemblyline.cache.ProcessRedisCache",
+            "LOCATION": REDIS_URL,  # the pool is the sentinels' primary's (assemblyline/cache.py)
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -302,6 +347,24 @@ ASSEMBLY_LINE_GATES: dict[str, list[str | int]] = {
 LIVE_CHECKS = envbool("LIVE_CHECKS", True)
 LIVE_TIMEOUT = envfloat("LIVE_TIMEOUT_SECONDS", 3.0)
 HEALTHY_STATUSES = envlist("HEALTHY_STATUSES", ["ok", "active", "healthy"])
+# Egress policy of the live checks (docs/security-egress.md): where they may connect beyond
+# public addresses, as hosts, networks (CIDR) and `host:port-range`, e.g.
+# 127.0.0.1:8000-8999,10.0.0.0/8. Unset: public addresses only.
+LIVE_CHECK_ALLOW = envlist("LIVE_CHECK_ALLOW", [])
+# Level 1 (and level 5's error probes) send POST/PUT/PATCH/DELETE to spec-documented paths
+# only when this is on; otherwise GET and HEAD.
+LIVE_CHECK_UNSAFE_METHODS = envbool("LIVE_CHECK_UNSAFE_METHODS", False)
+# One verification's live requests together stop after this many seconds.
+LIVE_CHECK_DEADLINE = envfloat("LIVE_CHECK_DEADLINE", 10.0)
+# Requests that run live checks run on pools of this many threads of their own (one for
+# /verify, one for /work/complete), so /health and the other calls never wait behind them.
+LIVE_CHECK_CONCURRENCY = envint("LIVE_CHECK_CONCURRENCY", 4)
+if LIVE_CHECK_CONCURRENCY < 1:
+    raise ImproperlyConfigured("LIVE_CHECK_CONCURRENCY must be at least 1")
+# /verify calls per intent per minute (429 with Retry-After beyond it); 0: no limit.
+VERIFY_RATE = envint("VERIFY_RATE", 10)
+# Level 6's latency probe: GETs of /health after the first (at most 20, PROBE_REQUESTS_MAX).
+LIVE_PROBE_REQUESTS = envint("LIVE_PROBE_REQUESTS", 10)
 # The platform's SERVICE_REGISTRY.json: level 2 checks built services are in it, /send finds
 # targets in it, `manage.py register` writes our entry. Empty: no registry.
 SERVICE_REGISTRY_PATH = os.environ.get("SERVICE_REGISTRY_PATH", "")
@@ -343,7 +406,7 @@ ASSEMBLY_LINE_VERIFIERS: list[dict[str, object]] = [
             {"NAME": "verification.checks.live.NoTracebackCheck", "LEVEL": 5,
              "OPTIONS": {"timeout": LIVE_TIMEOUT}},
             {"NAME": "verification.checks.live.ProductionProbeCheck", "LEVEL": 6,
-             "OPTIONS": {"timeout": LIVE_TIMEOUT, "requests": 50, "p95_ms": 500,
+             "OPTIONS": {"timeout": LIVE_TIMEOUT, "requests": LIVE_PROBE_REQUESTS, "p95_ms": 500,
                          "healthy_statuses": HEALTHY_STATUSES}},
         ]
         if LIVE_CHECKS
@@ -508,6 +571,8 @@ AXES_FAILURE_LIMIT = envint("ADMIN_LOGIN_FAILURES", 5)
 AXES_COOLOFF_TIME = timedelta(seconds=envint("ADMIN_LOGIN_COOLOFF_SECONDS", 900))
 AXES_LOCKOUT_PARAMETERS = ["ip_address"]
 AXES_RESET_ON_SUCCESS = True
+# No start-up banner on stdout (commands' output stays theirs); failed logins are still logged.
+AXES_VERBOSE = False
 # The address Daphne resolved (REMOTE_ADDR, from the proxy's X-Forwarded-For behind one), not
 # a header the client could set itself.
 AXES_CLIENT_IP_CALLABLE = "executors.authentication.client_address"

@@ -8,6 +8,7 @@ from assemblyline.metrics import MetricsApi
 from executors.apis import ExecutorHeartbeatApi, ExecutorRegisterApi
 from intents import apis, views
 from intents.longpoll import long_poll
+from verification.egress import live_checks
 
 handler400 = "assemblyline.errors.json_bad_request"
 handler404 = "assemblyline.errors.json_not_found"
@@ -20,11 +21,16 @@ urlpatterns = [
     path("dependencies", udc.DependenciesApi.as_view(), name="udc-dependencies"),
     path("message", udc.MessageApi.as_view(), name="udc-message"),
     path("send", udc.SendApi.as_view(), name="udc-send"),
-    path("assembly-line/verify", apis.VerifyApi.as_view(), name="verify"),
+    path("assembly-line/verify", live_checks("verify")(apis.VerifyApi.as_view()), name="verify"),
     path("assembly-line/intent", apis.IntentSubmitApi.as_view(), name="intent-submit"),
     path("assembly-line/work/next", long_poll(apis.WorkNextApi.as_view()), name="work-next"),
     path("assembly-line/work/progress", apis.WorkProgressApi.as_view(), name="work-progress"),
-    path("assembly-line/work/complete", apis.WorkCompleteApi.as_view(), name="work-complete"),
+    path(
+        "assembly-line/work/complete",
+        live_checks("complete")(apis.WorkCompleteApi.as_view()),
+        name="work-complete",
+    ),
+    path("assembly-line/work/release", apis.WorkReleaseApi.as_view(), name="work-release"),
     path("assembly-line/state", apis.LineStateApi.as_view(), name="line-state"),
     path("assembly-line/dashboard", views.dashboard, name="dashboard"),
     path("assembly-line/intents/", apis.IntentListApi.as_view(), name="intent-list"),

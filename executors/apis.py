@@ -96,5 +96,5 @@ class ExecutorHeartbeatApi(APIView):
         principal = principal_of(request)
         assert principal is not None
         executor = executor_for(principal=principal, executor_id=data["executor_id"])
-        executor = executor_heartbeat(executor=executor, actor=principal.name)
+        executor = executor_heartbeat(executor=executor, actor=principal.identity)
         return Response(executor_data(executor, held=_held(executor.pk), now=timezone.now()))

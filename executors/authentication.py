@@ -19,22 +19,29 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
-from executors.models import Role
+from executors.models import ApiToken, Role
 
 log = structlog.get_logger("executors.authentication")
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a token's role and, for executor tokens, the executor it acts as."""
+    """Who is calling: a token's role and, for executor tokens, the executor it acts as.
+    `identity` decides ownership (`principal_identity`); `name` is only a label to show."""
 
     name: str
     role: str
     executor_id: str | None = None
     token_id: int | None = None
+    identity: str = ""
 
     is_authenticated = True
     is_anonymous = False
+
+    def __post_init__(self) -> None:
+        # Without one, every such caller would own every other's intents.
+        if not self.identity:
+            raise ValueError("a Principal needs an identity (see principal_identity)")
 
     @property
     def is_admin(self) -> bool:
@@ -42,7 +49,25 @@ class Principal:
 
     @property
     def pk(self) -> str:  # DRF throttles and loggers read user.pk
-        return self.name
+        return self.identity
+
+
+def principal_identity(who: Any) -> str:
+    """The one unique identity of a caller, which ownership, review and idempotency compare:
+    `executor:<executor_id>` for an executor token (every token of an executor is that
+    executor), `token:<ApiToken pk>` for any other token, `user:<pk>` for a logged-in Django
+    user. Names are not unique (two tokens may both be called "submitter"), so they are only
+    labels. `who`: a request (DRF or Django), a Principal, an ApiToken or a user."""
+    who = getattr(who, "user", who)  # a request: its authenticated user or principal
+    if isinstance(who, Principal):
+        return who.identity
+    if isinstance(who, ApiToken):
+        if who.role == Role.EXECUTOR and who.executor_id:
+            return f"executor:{who.executor_id}"
+        return f"token:{who.pk}"
+    if who is not None and getattr(who, "is_authenticated", False) and who.pk is not None:
+        return f"user:{who.pk}"
+    raise ValueError("an anonymous caller has no identity")
 
 
 def principal_for_user(user: Any) -> Principal | None:
@@ -52,7 +77,7 @@ def principal_for_user(user: Any) -> Principal | None:
     if isinstance(user, Principal):
         return user
     role = Role.ADMIN if user.is_staff else Role.VIEWER
-    return Principal(name=user.get_username(), role=role)
+    return Principal(name=user.get_username(), role=role, identity=principal_identity(user))
 
 
 def principal_of(request: Request) -> Principal | None:

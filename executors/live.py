@@ -21,6 +21,8 @@ import redis
 from django.conf import settings
 from prometheus_client import Gauge
 
+from executors.redis_clients import client as redis_client
+
 logger = logging.getLogger("assemblyline.live")
 
 REDIS_UP = Gauge("assemblyline_redis_up", "1 when Redis answers, 0 when the line runs degraded")
@@ -45,8 +47,7 @@ class LiveStatus:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = redis.Redis.from_url(
-                        settings.REDIS_URL,
+                    self._client = redis_client(
                         socket_connect_timeout=settings.REDIS_TIMEOUT_SECONDS,
                         socket_timeout=settings.REDIS_TIMEOUT_SECONDS,
                     )

@@ -31,6 +31,14 @@ class CanSubmit(IsAuthenticatedPrincipal):
     message = "only admin, submitter and executor tokens may submit intents"
 
 
+class CanVerify(IsAuthenticatedPrincipal):
+    """On-demand verification; which intents is decided in the service (its submitter, the
+    executor holding it, admins)."""
+
+    roles = (Role.ADMIN, Role.SUBMITTER, Role.EXECUTOR)
+    message = "viewers may not run verification"
+
+
 class CanWork(IsAuthenticatedPrincipal):
     """Claiming, reporting progress, completing, heartbeats."""
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from assemblyline.errors import InvalidInput, NotAllowed, NotFound
-from executors.authentication import Principal
+from executors.authentication import Principal, principal_identity
 from executors.live import live
 from executors.models import ApiToken, Executor, Role
 
@@ -58,6 +58,7 @@ def token_authenticate(token: str) -> Principal | None:
         role=api_token.role,
         executor_id=api_token.executor_id,
         token_id=api_token.pk,
+        identity=principal_identity(api_token),
     )
 
 
@@ -100,23 +101,61 @@ def executor_get(*, executor_id: str, queryset: Any = None) -> Executor:
     return executor
 
 
+# What routes work to an executor: an admin's to set (admin token, createtoken, Django
+# admin). An executor token may restate them but not change them.
+ROUTING_FIELDS = ("environment", "capabilities", "max_concurrent")
+
+
+def _routing_changes(executor: Executor, fields: dict[str, Any]) -> list[str]:
+    changed = []
+    for name in ROUTING_FIELDS:
+        if name not in fields:
+            continue
+        now, asked = getattr(executor, name), fields[name]
+        if name == "capabilities":
+            now, asked = sorted(set(now)), sorted(set(asked))
+        if now != asked:
+            changed.append(name)
+    return changed
+
+
 def executor_register(
     *, principal: Principal, executor_id: str, fields: dict[str, Any]
 ) -> tuple[Executor, bool, str | None]:
-    """Register an executor or update its description. An admin may register any executor and
-    gets a new executor token for a new one; an executor token updates only itself.
-    Returns (executor, created, token-or-None)."""
+    """Register an executor or update its description. An admin may register any executor,
+    set any field, and gets a new executor token for a new one. An executor token updates
+    only what describes it (executor_type, availability): its routing (ROUTING_FIELDS) is an
+    admin's to set, and it never creates an executor. Returns (executor, created,
+    token-or-None)."""
     from intents.events import record_executor_event
 
-    if principal.role == Role.EXECUTOR and principal.executor_id != executor_id:
+    acting_as_itself = principal.role == Role.EXECUTOR
+    if acting_as_itself and principal.executor_id != executor_id:
         raise NotAllowed(
             f"this token acts as executor {principal.executor_id!r}, not {executor_id!r}"
         )
     now = timezone.now()
     with transaction.atomic():
-        executor, created = Executor.objects.select_for_update().get_or_create(
-            executor_id=executor_id, defaults={**fields, "last_heartbeat": now, "online": True}
-        )
+        if acting_as_itself:
+            executor = Executor.objects.select_for_update().filter(pk=executor_id).first()
+            if executor is None:  # deleted since the token was verified (token cache)
+                raise NotAllowed(
+                    f"executor {executor_id!r} is no longer registered; an executor token "
+                    "never registers an executor (an admin does)"
+                )
+            changed = _routing_changes(executor, fields)
+            if changed:
+                raise NotAllowed(
+                    f"an executor may not change its own {', '.join(changed)}: routing is "
+                    "set by an admin (admin token, createtoken or Django admin); an executor "
+                    "token may update executor_type and availability"
+                )
+            created = False
+        else:
+            executor, created = Executor.objects.select_for_update().get_or_create(
+                executor_id=executor_id,
+                defaults={**fields, "last_heartbeat": now, "online": True},
+            )
         if not created:
             for name, value in fields.items():
                 setattr(executor, name, value)
@@ -129,7 +168,7 @@ def executor_register(
         record_executor_event(
             executor=executor,
             kind="executor_registered",
-            actor=principal.name,
+            actor=principal.identity,
             payload={"created": created, **fields},
         )
     return executor, created, token

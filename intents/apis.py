@@ -31,7 +31,13 @@ from assemblyline.schema import (
     errors,
 )
 from executors.authentication import Principal, principal_of
-from executors.permissions import CanSubmit, CanWork, IsAdmin, IsAuthenticatedPrincipal
+from executors.permissions import (
+    CanSubmit,
+    CanVerify,
+    CanWork,
+    IsAdmin,
+    IsAuthenticatedPrincipal,
+)
 from executors.services import acting_executor_id, executor_id_for
 from intents import selectors, services
 from intents.models import EnvironmentPreference, Intent, Phase, Status
@@ -107,10 +113,11 @@ class IntentSubmitApi(APIView):
         )
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
-        actor = _principal(request).name
+        principal = _principal(request)
+        actor, label = principal.identity, principal.name
         key = request.headers.get("Idempotency-Key")
         if key is None:
-            intent = services.intent_submit(actor=actor, **data)
+            intent = services.intent_submit(actor=actor, actor_label=label, **data)
             return Response(self.answer(intent), status=status.HTTP_201_CREATED)
         if not key.strip() or len(key) > 200:
             raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
@@ -118,7 +125,8 @@ class IntentSubmitApi(APIView):
             json.dumps(data, sort_keys=True, default=str).encode()
         ).hexdigest()
         answer, replayed = services.intent_submit_once(
-            actor=actor, key=key, request_hash=body_hash, submit=data, answer=self.answer
+            actor=actor, key=key, request_hash=body_hash, submit=data, answer=self.answer,
+            actor_label=label,
         )
         headers = {"Idempotent-Replayed": "true"} if replayed else {}
         return Response(answer, status=status.HTTP_201_CREATED, headers=headers)
@@ -158,7 +166,7 @@ class WorkNextApi(APIView):
         data = _valid(self.InputSerializer, request.query_params.dict())
         principal = _principal(request)
         executor_id = executor_id_for(principal=principal, executor_id=data["executor_id"])
-        claim = services.work_claim(executor_id=executor_id, actor=principal.name,
+        claim = services.work_claim(executor_id=executor_id, actor=principal.identity,
                                     look_first=data["wait"] > 0)
         if claim.intent is None:
             return Response({"assigned": False, "reason": claim.reason})
@@ -198,7 +206,8 @@ class WorkProgressApi(APIView):
         data = _valid(self.InputSerializer, request.data)
         principal = _principal(request)
         executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
-        intent = services.work_progress(executor_id=executor_id, actor=principal.name, **data)
+        intent = services.work_progress(executor_id=executor_id, actor=principal.identity,
+                                        **data)
         return Response(
             {
                 "updated": True,
@@ -239,7 +248,8 @@ class WorkCompleteApi(APIView):
         data = _valid(self.InputSerializer, request.data)
         principal = _principal(request)
         executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
-        done = services.work_complete(executor_id=executor_id, actor=principal.name, **data)
+        done = services.work_complete(executor_id=executor_id, actor=principal.identity,
+                                      **data)
         gate = None
         if done.outcome is not None:
             gate = {
@@ -289,7 +299,8 @@ class IntentListApi(APIView):
         status = serializers.ChoiceField(choices=Status.choices, required=False)
         phase = serializers.ChoiceField(choices=Phase.choices, required=False)
         executor = serializers.CharField(max_length=100, required=False)
-        created_by = serializers.CharField(max_length=150, required=False)
+        # A submitter's identity (`token:<id>`, `executor:<id>`, `user:<id>`), not a name.
+        created_by = serializers.CharField(max_length=200, required=False)
 
     @extend_schema(
             summary="List intents, newest first",
@@ -368,7 +379,7 @@ class IntentCancelApi(APIView):
         principal = _principal(request)
         intent = services.intent_cancel(
             intent_id=intent_id,
-            actor=principal.name,
+            actor=principal.identity,
             is_admin=principal.is_admin,
             reason=data["reason"],
         )
@@ -389,8 +400,10 @@ class IntentApproveApi(APIView):
         )
     def post(self, request: Request, intent_id: str) -> Response:
         data = _valid(ReasonSerializer, request.data or {})
+        principal = _principal(request)
         intent = services.intent_approve(
-            intent_id=intent_id, reviewer=_principal(request).name, note=data["reason"]
+            intent_id=intent_id, reviewer=principal.identity, reviewer_label=principal.name,
+            note=data["reason"],
         )
         return Response(IntentSerializer(intent).data)
 
@@ -409,8 +422,10 @@ class IntentRejectApi(APIView):
         )
     def post(self, request: Request, intent_id: str) -> Response:
         data = _valid(RequiredReasonSerializer, request.data or {})
+        principal = _principal(request)
         intent = services.intent_reject(
-            intent_id=intent_id, reviewer=_principal(request).name, reason=data["reason"]
+            intent_id=intent_id, reviewer=principal.identity, reviewer_label=principal.name,
+            reason=data["reason"],
         )
         return Response(IntentSerializer(intent).data)
 
@@ -431,16 +446,17 @@ class IntentRequeueApi(APIView):
     def post(self, request: Request, intent_id: str) -> Response:
         data = _valid(ReasonSerializer, request.data or {})
         intent = services.intent_requeue(
-            intent_id=intent_id, actor=_principal(request).name, reason=data["reason"]
+            intent_id=intent_id, actor=_principal(request).identity, reason=data["reason"]
         )
         return Response(IntentSerializer(intent).data)
 
 
 class VerifyApi(APIView):
     """POST /assembly-line/verify: run the verification levels 1..N on demand for a phase.
-    Records a VerificationRun; never moves the intent."""
+    Records a VerificationRun; never moves the intent. The intent's submitter, the executor
+    holding it and admins only."""
 
-    permission_classes = [CanSubmit]
+    permission_classes = [CanVerify]
 
     @extend_schema_serializer(component_name="Verify")
     class InputSerializer(serializers.Serializer[Any]):
@@ -457,18 +473,23 @@ class VerifyApi(APIView):
     @extend_schema(
             summary="Run verification levels 1..N on demand",
         operation_id="verify",
-            description="Records a VerificationRun; never moves the intent.",
+            description="Records a VerificationRun; never moves the intent. Only the "
+            "intent's submitter, the executor holding it and admins may (403 otherwise).",
             tags=["verification"],
             request=InputSerializer,
-            responses={200: VerifyAnswerSerializer, **errors(*AUTHED, 404, 413)},
+            responses={200: VerifyAnswerSerializer, **errors(*AUTHED, 404, 413, 429)},
         )
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
+        principal = _principal(request)
         result = services.intent_verify(
             intent_id=data["intent_id"],
             level=data["verification_level"],
             phase=data["phase"],
             artifacts=data["artifacts"],
+            actor=principal.identity,
+            is_admin=principal.is_admin,
+            executor_id=principal.executor_id,
         )
         return Response({
             "passed": result.passed,
@@ -478,3 +499,50 @@ class VerifyApi(APIView):
             "verified_level": result.verified_level,
             "verification_id": result.run.pk,
         })
+
+
+class WorkReleaseApi(APIView):
+    """POST /assembly-line/work/release: the holder hands its work back unfinished (its session
+    ends); the intent is re-queued at once with `why: released` instead of waiting out its
+    lease."""
+
+    permission_classes = [CanWork]
+
+    @extend_schema_serializer(component_name="ReleaseWork")
+    class InputSerializer(serializers.Serializer[Any]):
+        intent_id = serializers.CharField(max_length=40)
+        executor_id = serializers.CharField(max_length=100)
+        phase = serializers.ChoiceField(choices=Phase.choices, required=False)
+        reason = serializers.CharField(max_length=500, required=False, allow_blank=True,
+                                       default="")
+
+    @extend_schema_serializer(component_name="ReleaseAnswer")
+    class OutputSerializer(serializers.Serializer[Any]):
+        released = serializers.BooleanField()
+        intent_id = serializers.CharField()
+        status = serializers.CharField()
+        current_phase = serializers.CharField()
+        attempts = serializers.IntegerField()
+
+    @extend_schema(
+        summary="Hand claimed work back unfinished (holder only)",
+        operation_id="release_work",
+        description="Re-queues the intent in its phase at once, keeping its place and its "
+        "attempts; the next claimer's handoff says `why: released`. 409 when the caller no "
+        "longer holds it (lease lapsed, re-queued, finished).",
+        tags=["work"],
+        request=InputSerializer,
+        responses={200: OutputSerializer, **errors(*AUTHED, 404, 409)},
+    )
+    def post(self, request: Request) -> Response:
+        data = _valid(self.InputSerializer, request.data)
+        principal = _principal(request)
+        executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
+        intent = services.work_release(executor_id=executor_id, actor=principal.name, **data)
+        return Response(self.OutputSerializer({
+            "released": True,
+            "intent_id": intent.id,
+            "status": intent.status,
+            "current_phase": intent.current_phase,
+            "attempts": intent.attempts,
+        }).data)

@@ -78,7 +78,10 @@ class Intent(ConcurrentTransitionMixin, models.Model):
     priority = models.PositiveSmallIntegerField(
         default=5, validators=[MinValueValidator(1), MaxValueValidator(10)]
     )
-    created_by = models.CharField(max_length=150)
+    # Who submitted it, as `principal_identity` (ownership, fair share, review); the label
+    # is the submitter's name, for people to read.
+    created_by = models.CharField(max_length=200)
+    created_by_label = models.CharField(max_length=150, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     assigned_to = models.ForeignKey(
@@ -149,7 +152,8 @@ class Intent(ConcurrentTransitionMixin, models.Model):
     stalled_at = models.DateTimeField(null=True, blank=True)
     review_requested_at = models.DateTimeField(null=True, blank=True)
     review_overdue_at = models.DateTimeField(null=True, blank=True)
-    reviewed_by = models.CharField(max_length=150, blank=True, default="")
+    reviewed_by = models.CharField(max_length=200, blank=True, default="")
+    reviewed_by_label = models.CharField(max_length=150, blank=True, default="", db_default="")
     reviewed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -243,31 +247,6 @@ class Intent(ConcurrentTransitionMixin, models.Model):
     def cancel(self) -> None:
         pass
 
-    # --- review buttons in admin ---------------------------------------------------------
-    # django-fsm-2's admin mixin shows these two as buttons with a reason form on intents
-    # awaiting review. IntentAdmin carries them out through intents.services.intent_approve /
-    # intent_reject (the same functions as the API): the rules and the event live there, so
-    # calling them on the model directly is refused.
-    @transition(
-        field=status,
-        source=Status.AWAITING_REVIEW,
-        target=RETURN_VALUE(Status.QUEUED, Status.COMPLETED),
-        custom={"admin": True, "label": "Approve", "form": "intents.admin.ApproveForm",
-                "help_text": "Let the intent move on to its next phase"},
-    )
-    def approve(self, **kwargs: object) -> str:
-        raise NotImplementedError("approve through intents.services.intent_approve")
-
-    @transition(
-        field=status,
-        source=Status.AWAITING_REVIEW,
-        target=Status.QUEUED,
-        custom={"admin": True, "label": "Reject", "form": "intents.admin.RejectForm",
-                "help_text": "Send the intent back to its phase with a reason"},
-    )
-    def reject(self, **kwargs: object) -> None:
-        raise NotImplementedError("reject through intents.services.intent_reject")
-
     # --- phase transitions ------------------------------------------------------------
     @transition(
         field=current_phase,
@@ -292,7 +271,7 @@ class IdempotencyKey(models.Model):
     """The first answer to a submission made with an `Idempotency-Key` header: a repeat of the
     key by the same caller gets this answer again instead of a second intent."""
 
-    actor = models.CharField(max_length=150)
+    actor = models.CharField(max_length=200)  # the caller's principal_identity
     key = models.CharField(max_length=200)
     request_hash = models.CharField(max_length=64)
     intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="+")
@@ -333,8 +312,8 @@ class ReviewRequest(Intent):
 
     class Meta:
         proxy = True
-        verbose_name = "review request"
-        verbose_name_plural = "review queue"
+        verbose_name = "intent awaiting review"
+        verbose_name_plural = "intents awaiting review"
 
 
 class IntentEvent(models.Model):

@@ -462,6 +462,7 @@ def review_inbox(*, now: datetime) -> list[dict[str, Any]]:
                 "title": intent.title,
                 "phase": intent.current_phase,
                 "created_by": intent.created_by,
+                "created_by_label": intent.created_by_label,
                 "priority": intent.priority,
                 "review_requested_at": since.isoformat(),
                 "waiting_seconds": round(waited, 3),

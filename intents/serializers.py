@@ -50,6 +50,9 @@ EXTRA_FIELDS = [
     "review_overdue_at",
     "reviewed_by",
     "reviewed_at",
+    # Who, as a name to show; created_by and reviewed_by are identities (`token:<id>`, ...).
+    "created_by_label",
+    "reviewed_by_label",
     "finished_at",
     "updated_at",
 ]

@@ -34,6 +34,7 @@ from intents.models import (
     Status,
     next_phase,
 )
+from intents.throttles import verify_rate_check
 from verification.models import VerificationRun
 from verification.registry import VerificationOutcome, gate_levels, run_levels
 
@@ -91,6 +92,7 @@ def intent_submit(
     *,
     actor: str,
     title: str,
+    actor_label: str = "",
     spec_path: str = "",
     spec_text: str = "",
     priority: int = 5,
@@ -101,7 +103,10 @@ def intent_submit(
 ) -> Intent:
     """Rule: a new intent enters the queue in SPEC. Its spec is checked at once; a spec that
     already passes the SPEC gate moves it straight to the BUILD queue (the line auto-advances
-    whenever a gate passes)."""
+    whenever a gate passes).
+
+    `actor`: the submitter's `principal_identity`, which owns the intent; `actor_label`: the
+    name shown for it."""
     now = timezone.now()
     intent = Intent(
         title=title,
@@ -113,6 +118,7 @@ def intent_submit(
         required_capabilities=sorted(set(required_capabilities or [])),
         max_attempts=max_attempts or settings.MAX_ATTEMPTS,
         created_by=actor,
+        created_by_label=actor_label or actor,
         created_at=now,
         queued_at=now,
     )
@@ -141,6 +147,7 @@ def intent_submit_once(
     request_hash: str,
     submit: dict[str, Any],
     answer: Callable[[Intent], dict[str, Any]],
+    actor_label: str = "",
 ) -> tuple[dict[str, Any], bool]:
     """Rule: a submission with an idempotency key is made once per caller and key; a repeat
     gets the first answer back (replayed=True), a repeat with a different body is a 409.
@@ -161,7 +168,7 @@ def intent_submit_once(
         return earlier
     try:
         with transaction.atomic():
-            intent = intent_submit(actor=actor, **submit)
+            intent = intent_submit(actor=actor, actor_label=actor_label, **submit)
             response = answer(intent)
             IdempotencyKey.objects.create(
                 actor=actor, key=key, request_hash=request_hash, intent=intent, response=response
@@ -203,16 +210,17 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
         return Claim(None, "no queued intent: the queue is empty")
     with transaction.atomic():
         # Locking the executor row serializes one executor's own claims, so max_concurrent
-        # cannot be overrun by parallel requests of the same executor. The row is read with
-        # how much work it holds, in one query.
+        # cannot be overrun by parallel requests of the same executor.
         executor = executor_get(
-            executor_id=executor_id,
-            queryset=Executor.objects.select_for_update().annotate(holding=dispatch.holding()),
+            executor_id=executor_id, queryset=Executor.objects.select_for_update()
         )
         came_online = executor_touch(executor_id=executor_id, executor=executor, now=now)
         if came_online:
             record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
-        holding = executor.holding
+        # Counted after the lock is held, in a statement of its own: a count read with the
+        # locking SELECT comes from its snapshot, taken before the wait, and misses the
+        # claims committed meanwhile.
+        holding = dispatch.holding_count(executor.pk)
         if holding >= executor.max_concurrent:
             metrics.claim_empty()
             return Claim(None, f"executor holds {holding} intent(s), its max_concurrent")
@@ -669,14 +677,34 @@ class Verification:
 
 
 def intent_verify(
-    *, intent_id: str, level: int, phase: str, artifacts: dict[str, Any] | None = None
+    *,
+    intent_id: str,
+    level: int,
+    phase: str,
+    actor: str,
+    is_admin: bool,
+    executor_id: str | None = None,
+    artifacts: dict[str, Any] | None = None,
 ) -> Verification:
     """Rule: run levels 1..`level` (and the phase's own gate levels, to answer can_advance)
     against the intent's artifacts, plus any given here, record a VerificationRun and never
-    move the intent. No transaction around the checks: they call the built service."""
+    move the intent. No transaction around the checks: they call the built service.
+
+    Only the intent's submitter (`actor`, a `principal_identity`), the executor holding it
+    now (`executor_id`, for an executor token) and admins may: checks make the server call
+    out and each run is stored, so nobody else's call gets that far."""
     intent = Intent.objects.filter(pk=intent_id).first()
     if intent is None:
         raise NotFound(f"intent {intent_id!r} not found")
+    holds = (executor_id is not None and intent.assigned_to_id == executor_id
+             and intent.status in WORKING)
+    if not (is_admin or intent.created_by == actor or holds):
+        raise NotAllowed(
+            f"only the submitter of intent {intent.id}, the executor holding it and admins "
+            "may verify it"
+        )
+    # Counted only for callers who may verify, so nobody else can spend an intent's budget.
+    verify_rate_check(intent_id=intent.id)
     asked: list[str | int] = list(range(1, level + 1))
     gate = gate_levels(phase)
     outcome = run_levels(intent, _merged(intent, artifacts or {}),
@@ -698,11 +726,12 @@ def intent_verify(
 # --- review and cancel ----------------------------------------------------------------------
 
 
-def _awaiting_review(intent_id: str, reviewer: str) -> Intent:
+def _awaiting_review(intent_id: str, reviewer: str, reviewer_label: str) -> Intent:
     intent = _locked(intent_id)
+    # Identities, not names: two tokens may share a name.
     if settings.REVIEWER_NOT_SUBMITTER and intent.created_by == reviewer:
         raise NotAllowed(
-            f"{reviewer} submitted intent {intent.id} and cannot review it "
+            f"{reviewer_label or reviewer} submitted intent {intent.id} and cannot review it "
             "(separation of duties: REVIEWER_NOT_SUBMITTER)"
         )
     if intent.status != Status.AWAITING_REVIEW:
@@ -713,11 +742,15 @@ def _awaiting_review(intent_id: str, reviewer: str) -> Intent:
     return intent
 
 
-def intent_approve(*, intent_id: str, reviewer: str, note: str = "") -> Intent:
-    """Rule: a reviewer's approval lets a held intent move on as its gate allowed."""
+def intent_approve(
+    *, intent_id: str, reviewer: str, note: str = "", reviewer_label: str = ""
+) -> Intent:
+    """Rule: a reviewer's approval lets a held intent move on as its gate allowed.
+    `reviewer`: the reviewer's `principal_identity`; `reviewer_label`: the name shown."""
     with transaction.atomic():
-        intent = _awaiting_review(intent_id, reviewer)
+        intent = _awaiting_review(intent_id, reviewer, reviewer_label)
         intent.reviewed_by = reviewer
+        intent.reviewed_by_label = reviewer_label or reviewer
         intent.reviewed_at = timezone.now()
         record_event(
             intent=intent,
@@ -731,14 +764,17 @@ def intent_approve(*, intent_id: str, reviewer: str, note: str = "") -> Intent:
     return intent
 
 
-def intent_reject(*, intent_id: str, reviewer: str, reason: str) -> Intent:
+def intent_reject(
+    *, intent_id: str, reviewer: str, reason: str, reviewer_label: str = ""
+) -> Intent:
     """Rule: a rejection sends the intent back to its phase's queue with the reason and
     attempts+1 (failed at max_attempts)."""
     if not reason.strip():
         raise InvalidInput("a rejection needs a reason")
     with transaction.atomic():
-        intent = _awaiting_review(intent_id, reviewer)
+        intent = _awaiting_review(intent_id, reviewer, reviewer_label)
         intent.reviewed_by = reviewer
+        intent.reviewed_by_label = reviewer_label or reviewer
         intent.reviewed_at = timezone.now()
         record_event(
             intent=intent,
@@ -755,7 +791,8 @@ def intent_reject(*, intent_id: str, reviewer: str, reason: str) -> Intent:
 
 
 def intent_cancel(*, intent_id: str, actor: str, is_admin: bool, reason: str = "") -> Intent:
-    """Rule: the submitter of an intent or an admin may cancel it while it is not final."""
+    """Rule: the submitter of an intent (`actor` is compared as a `principal_identity`) or an
+    admin may cancel it while it is not final."""
     with transaction.atomic():
         intent = _locked(intent_id)
         if not is_admin and intent.created_by != actor:
@@ -782,3 +819,46 @@ def intent_cancel(*, intent_id: str, actor: str, is_admin: bool, reason: str = "
 
 
 assert set(OPEN) | set(FINAL) == set(Status.values)
+
+
+# --- release ------------------------------------------------------------------------------
+
+
+def work_release(
+    *, executor_id: str, actor: str, intent_id: str, phase: str | None = None, reason: str = ""
+) -> Intent:
+    """Rule: the holder may hand its work back unfinished (its session ends). The intent goes
+    back to its phase's queue at once, keeping its place and its attempts (giving work back is
+    not a failed gate), with `why: released` in the event and the next executor's handoff.
+    Only the holder releases: work never held is 403, work no longer held 409."""
+    now = timezone.now()
+    with transaction.atomic():
+        intent = _locked(intent_id)
+        try:
+            _ensure_holder(intent, executor_id)
+            _ensure_phase(intent, phase)
+        except TransitionNotAllowed as exc:
+            raise TransitionNotAllowed(f"nothing to release: {exc}", current=exc.current) from None
+        from_status = intent.status
+        intent.requeue()
+        intent.assigned_to = None
+        intent.lease_expires_at = None
+        intent.stalled_at = None
+        intent.not_before = None
+        intent.queued_at = now
+        intent.save()
+        record_event(
+            intent=intent,
+            kind=EventKind.REQUEUED,
+            actor=actor,
+            executor_id=executor_id,
+            from_status=from_status,
+            from_phase=intent.current_phase,
+            payload={
+                "why": "released",
+                "reason": {"executor": executor_id, "message": reason},
+                "attempts": intent.attempts,
+            },
+        )
+        executor_touch(executor_id=executor_id, now=now)
+    return intent

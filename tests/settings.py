@@ -11,3 +11,9 @@ from assemblyline.settings import ALLOWED_HOSTS  # noqa: E402
 
 # Django's test client calls itself `testserver`; deployments do not accept that name.
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
+
+# The limits on guessing count per address, and every test calls from 127.0.0.1 (in-process
+# and through its servers, tests/servers.py): tests of other things must never trip them.
+# tests/security/test_brute_force.py sets them back to the defaults it tests.
+BAD_TOKEN_LIMIT = 1_000_000
+AXES_FAILURE_LIMIT = 1_000_000

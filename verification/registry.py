@@ -12,6 +12,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
+from verification import egress
 from verification.base import Checker, CheckResult
 
 if TYPE_CHECKING:
@@ -84,13 +85,16 @@ def run_levels(
     checks may make network calls."""
     checks: dict[str, dict[str, Any]] = {}
     failed_levels: set[int] = set()
-    for checker in get_checkers():
-        if checker.level not in levels:
-            continue
-        try:
-            result = checker.run(intent, artifacts)
-        except Exception as exc:  # a broken checker fails its check, never the request
-            result = CheckResult(False, f"checker error: {type(exc).__name__}: {exc}")
+    # One deadline for every live request of this run: later checks fail fast once it passed.
+    with egress.deadline(
+        settings.LIVE_CHECK_DEADLINE, f"LIVE_CHECK_DEADLINE ({settings.LIVE_CHECK_DEADLINE:g} s)"
+    ):
+        results = [
+            (checker, _run_one(checker, intent, artifacts))
+            for checker in get_checkers()
+            if checker.level in levels
+        ]
+    for checker, result in results:
         checks[checker.name] = {
             "passed": result.passed,
             "detail": result.detail,
@@ -106,6 +110,13 @@ def run_levels(
         levels_passed=[lv for lv in numeric if lv not in failed_levels],
         checks=checks,
     )
+
+
+def _run_one(checker: Checker, intent: Intent, artifacts: dict[str, Any]) -> CheckResult:
+    try:
+        return checker.run(intent, artifacts)
+    except Exception as exc:  # a broken checker fails its check, never the request
+        return CheckResult(False, f"checker error: {type(exc).__name__}: {exc}")
 
 
 def gate_levels(phase: str) -> list[str | int]:

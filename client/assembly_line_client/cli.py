@@ -4,6 +4,7 @@
     assembly-line status
     assembly-line watch
     assembly-line work --executor-id laptop-1 --environment local -- ./build.sh
+    assembly-line mcp          # an MCP server for an AI session (extra: [mcp])
 
 Configuration: --url/--token or ASSEMBLY_LINE_URL / ASSEMBLY_LINE_TOKEN.
 
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from assembly_line_client.client import Client
-from assembly_line_client.errors import ApiError, Conflict, LineError
+from assembly_line_client.errors import ApiError, Conflict, Forbidden, LineError
 from assembly_line_client.models import Work
 
 PROGRESS_PREFIX = "PROGRESS "
@@ -123,8 +124,15 @@ class Executor:
 
     def loop(self) -> int:
         if self.args.environment or self.args.capability:
-            self.line.register(self.executor_id, environment=self.args.environment,
-                               capabilities=self.args.capability or None)
+            try:
+                self.line.register(self.executor_id, environment=self.args.environment,
+                                   capabilities=self.args.capability or None)
+            except Forbidden as exc:
+                # An executor's environment and capabilities are an admin's to set.
+                self.say(f"registration refused: {exc.message}")
+                self.say("run `work` without --environment/--capability to work as the "
+                         "executor is registered, or ask an admin to change it")
+                return 1
         done = 0
         with self.line.heartbeats(self.executor_id, interval=self.args.heartbeat):
             while not self.stop.is_set():
@@ -240,6 +248,21 @@ def cmd_work(args: argparse.Namespace, out: TextIO) -> int:
             return 130
 
 
+def cmd_mcp(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        from assembly_line_client import mcp_server
+    except ImportError as exc:
+        raise SystemExit(f"assembly-line mcp needs the MCP SDK ({exc}): "
+                         'pip install "assembly-line-client[mcp]"') from None
+    if not args.token:
+        raise SystemExit("assembly-line mcp: set ASSEMBLY_LINE_TOKEN (or --token)")
+    if not 0.5 <= args.heartbeat <= 3600:
+        raise SystemExit("assembly-line mcp: --heartbeat must be 0.5 to 3600 seconds")
+    return mcp_server.run(url=args.url, token=args.token, executor_id=args.executor_id,
+                          http_port=args.http, host=args.host,
+                          heartbeat_seconds=args.heartbeat)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="assembly-line", description=__doc__.split("\n")[0])
     root.add_argument("--url", default=os.environ.get("ASSEMBLY_LINE_URL",
@@ -273,13 +296,27 @@ def parser() -> argparse.ArgumentParser:
     work.add_argument("--executor-id", default=os.environ.get("ASSEMBLY_LINE_EXECUTOR_ID"),
                       required=not os.environ.get("ASSEMBLY_LINE_EXECUTOR_ID"))
     work.add_argument("--environment", choices=["local", "server"],
-                      help="register with this environment first")
-    work.add_argument("--capability", action="append", default=[])
+                      help="check the registration first: an executor token may not change "
+                      "its environment or capabilities (an admin sets them)")
+    work.add_argument("--capability", action="append", default=[],
+                      help="(repeatable) as --environment")
     work.add_argument("--wait", type=float, default=30.0, help="long-poll seconds (<= 30)")
     work.add_argument("--heartbeat", type=float, default=20.0, help="seconds between beats")
     work.add_argument("--max-items", type=int, default=0, help="exit after this many")
     work.add_argument("command", nargs=argparse.REMAINDER)
     work.set_defaults(func=cmd_work)
+
+    mcp = sub.add_parser("mcp", help="serve the line to an AI session as MCP tools (stdio)")
+    mcp.add_argument("--executor-id", default=os.environ.get("ASSEMBLY_LINE_EXECUTOR_ID"),
+                     help="the executor the token acts as (ASSEMBLY_LINE_EXECUTOR_ID)")
+    mcp.add_argument("--http", type=int, metavar="PORT",
+                     help="serve streamable HTTP on this port (path /mcp) instead of stdio")
+    mcp.add_argument("--host", default="127.0.0.1", help="address for --http")
+    mcp.add_argument("--heartbeat", type=float,
+                     default=os.environ.get("ASSEMBLY_LINE_HEARTBEAT_SECONDS", "20"),
+                     help="seconds between heartbeats while holding work "
+                     "(ASSEMBLY_LINE_HEARTBEAT_SECONDS)")
+    mcp.set_defaults(func=cmd_mcp)
     return root
 
 

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 import httpx
 from httpx_ws import WebSocketUpgradeError, aconnect_ws, connect_ws
@@ -134,6 +135,15 @@ class Calls:
         return Call("POST", "/assembly-line/work/complete", _completion, body=body, timeout=120)
 
     @staticmethod
+    def release(intent_id: str, executor_id: str, *, phase: str | None = None,
+                reason: str = "") -> Call[dict[str, Any]]:
+        body: dict[str, Any] = {"intent_id": intent_id, "executor_id": executor_id,
+                                "reason": reason[:500]}
+        if phase:
+            body["phase"] = phase
+        return Call("POST", "/assembly-line/work/release", _json, body=body)
+
+    @staticmethod
     def verify(intent_id: str, level: int, phase: str,
                artifacts: dict[str, Any] | None = None) -> Call[Verification]:
         body: dict[str, Any] = {"intent_id": intent_id, "verification_level": level,
@@ -148,11 +158,12 @@ class Calls:
 
     @staticmethod
     def intent(intent_id: str) -> Call[Intent]:
-        return Call("GET", f"/assembly-line/intents/{intent_id}", _intent)
+        # Quoted: an id is one path segment ("../state" must not name another endpoint).
+        return Call("GET", f"/assembly-line/intents/{quote(intent_id, safe='')}", _intent)
 
     @staticmethod
     def cancel(intent_id: str, reason: str = "") -> Call[dict[str, Any]]:
-        return Call("POST", f"/assembly-line/intents/{intent_id}/cancel", _json,
+        return Call("POST", f"/assembly-line/intents/{quote(intent_id, safe='')}/cancel", _json,
                     body={"reason": reason})
 
 
@@ -264,6 +275,11 @@ class Client(_Base):
                  **kwargs: Any) -> Completion:
         return self.run(Calls.complete(intent_id, executor_id, artifacts, **kwargs))
 
+    def release(self, intent_id: str, executor_id: str, *, phase: str | None = None,
+                reason: str = "") -> dict[str, Any]:
+        """Hand claimed work back unfinished: it is re-queued at once (`why: released`)."""
+        return self.run(Calls.release(intent_id, executor_id, phase=phase, reason=reason))
+
     def verify(self, intent_id: str, level: int, phase: str,
                artifacts: dict[str, Any] | None = None) -> Verification:
         return self.run(Calls.verify(intent_id, level, phase, artifacts))
@@ -371,6 +387,11 @@ class AsyncClient(_Base):
     async def complete(self, intent_id: str, executor_id: str,
                        artifacts: dict[str, Any] | None = None, **kwargs: Any) -> Completion:
         return await self.run(Calls.complete(intent_id, executor_id, artifacts, **kwargs))
+
+    async def release(self, intent_id: str, executor_id: str, *, phase: str | None = None,
+                      reason: str = "") -> dict[str, Any]:
+        return await self.run(Calls.release(intent_id, executor_id, phase=phase,
+                                            reason=reason))
 
     async def verify(self, intent_id: str, level: int, phase: str,
                      artifacts: dict[str, Any] | None = None) -> Verification:

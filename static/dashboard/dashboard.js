@@ -104,7 +104,7 @@
         return (r.last_checks[name].passed ? "✓ " : "✗ ") + name;
       }).join("  ");
       return h("li", { "data-intent": r.intent_id, cls: left < 0 ? "overdue" : "" },
-        h("div", { cls: "line" }, h("a", { href: r.admin_url, text: r.title }), h("span", { cls: "muted", text: " after " + r.phase + " · by " + r.created_by + " · L" + r.verification_level })),
+        h("div", { cls: "line" }, h("a", { href: r.admin_url, text: r.title }), h("span", { cls: "muted", text: " after " + r.phase + " · by " + (r.created_by_label || r.created_by) + " · L" + r.verification_level })),
         h("div", { cls: "sla", "data-deadline": String(Date.now() + left * 1000), text: slaText(left) }),
         h("div", { cls: "msg", text: checks + (r.artifacts.length ? "  · artifacts: " + r.artifacts.join(", ") : "") }));
     }));

@@ -200,6 +200,12 @@ def test_typed_errors(server: Server) -> None:
             line.complete(intent_id, "typed", {}, phase="test")
     assert wrong_phase.value.current["phase"] == "build"
     assert wrong_phase.value.current["assigned_to"] == "typed"
+    with Client(server.url, token) as line:
+        assert line.release(intent_id, "typed", reason="done for today")["status"] == "queued"
+        with pytest.raises(Conflict) as not_held:
+            line.release(intent_id, "typed")
+    assert not_held.value.message.startswith("nothing to release")
+    assert not_held.value.current["status"] == "queued"
 
 
 def test_retries_ride_out_a_restart_and_submit_stays_idempotent(server: Server) -> None:
@@ -221,6 +227,8 @@ def test_retries_ride_out_a_restart_and_submit_stays_idempotent(server: Server) 
 
 def test_async_client_heartbeats_claims_and_watches(server: Server) -> None:
     token = executor_token("async-ex", "server")
+    # Its routing is an admin's to set: the executor restates it when it registers.
+    Executor.objects.filter(pk="async-ex").update(capabilities=["python"])
 
     async def scenario() -> dict[str, Any]:
         async with AsyncClient(server.url, token) as line, line.heartbeats("async-ex", 0.2):

@@ -113,7 +113,8 @@ def test_claim_response_carries_the_whole_intent(submitter: Actor, executor: Act
                   "quality_score"]:
         assert field in intent
     assert intent["id"] == intent_id and intent["assigned_to"] == "laptop-1"
-    assert intent["created_by"] == "alice" and intent["lease_expires_at"]
+    assert intent["created_by_label"] == "alice" and intent["lease_expires_at"]
+    assert intent["created_by"].startswith("token:")  # an identity, not the name
 
 
 def test_claim_is_a_handful_of_queries(

@@ -74,7 +74,7 @@ def test_every_log_line_of_a_lifecycle_is_json_with_the_fields(postgres: None) -
     assert ("req-complete-production", "completed") in by_request
     done = next(r for r in changes if r["kind"] == "advanced" and r["from_phase"] == "production")
     assert (done["to_status"], done["actor"], done["request_id"]) == (
-        "completed", "logger-1", "req-complete-production")
+        "completed", "executor:logger-1", "req-complete-production")
     kinds = [r["kind"] for r in changes]
     assert kinds.count("assigned") == 3 and kinds.count("verified") == 4
 

@@ -36,7 +36,9 @@ def bad_headers(count: int) -> list[str]:
 
 @pytest.fixture
 def limits(settings: Any) -> None:
+    """The default limits (tests/settings.py lifts them for every other test)."""
     settings.BAD_TOKEN_LIMIT = 20
+    settings.AXES_FAILURE_LIMIT = 5
     # One window for the whole test: its boundary does not fall inside it.
     settings.BAD_TOKEN_WINDOW_SECONDS = 3600
 
@@ -83,7 +85,9 @@ def login(client: Client, password: str, ip: str) -> Any:
     )
 
 
-def test_twenty_five_wrong_passwords_lock_the_address_out_right_one_included(db: Any) -> None:
+def test_twenty_five_wrong_passwords_lock_the_address_out_right_one_included(
+    db: Any, limits: None
+) -> None:
     get_user_model().objects.create_user("boss", password="pw-boss-1", is_staff=True)
     client, ip = Client(), address()
     statuses = [login(client, f"guess-{n}", ip).status_code for n in range(25)]
@@ -98,7 +102,7 @@ def test_twenty_five_wrong_passwords_lock_the_address_out_right_one_included(db:
     assert other.get("/admin/").status_code == 200
 
 
-def test_a_successful_login_clears_the_failures(db: Any) -> None:
+def test_a_successful_login_clears_the_failures(db: Any, limits: None) -> None:
     get_user_model().objects.create_user("boss", password="pw-boss-1", is_staff=True)
     client, ip = Client(), address()
     for attempt in range(3):
@@ -136,7 +140,7 @@ def test_the_limits_hold_across_two_processes(postgres: None) -> None:
     with override_settings(BAD_TOKEN_WINDOW_SECONDS=3600):
         cache.delete(bad_token_key("127.0.0.1", time.time()))
     get_user_model().objects.create_user("boss", password="pw-boss-1", is_staff=True)
-    env = {"BAD_TOKEN_WINDOW_SECONDS": "3600"}
+    env = {"BAD_TOKEN_LIMIT": "20", "ADMIN_LOGIN_FAILURES": "5", "BAD_TOKEN_WINDOW_SECONDS": "3600"}
     servers = [Server(env).start(), Server(env).start()]
     try:
         statuses = [

@@ -26,12 +26,22 @@ TRACE = ('Traceback (most recent call last):\n  File "/app/main.py", line 12, in
 
 class FakeService:
     """Modes: good, health_500, health_degraded, wrong_shape, timeout, slow, traceback,
-    malformed_500, endpoint_500."""
+    malformed_500, endpoint_500; hostile ones: redirect (302 to `location`), trickle (the
+    answer one byte per `trickle_seconds`), huge (60 MB, no Content-Length), secret_status
+    (a long /health status with a secret and control characters at its end)."""
+
+    HUGE_BYTES = 60 * 1024 * 1024
+    SECRET = "SECRET-FROM-THE-TARGET"
 
     def __init__(self) -> None:
         self.mode = "good"
         self.delay = 0.0
+        self.location = ""
+        self.trickle_seconds = 1.0
         self.received: list[dict[str, Any]] = []
+        # Every request as (method, path, headers): what the line sent.
+        self.log: list[tuple[str, str, dict[str, str]]] = []
+        self.stopped = threading.Event()
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -52,8 +62,22 @@ class FakeService:
             def do_POST(self) -> None:
                 service.handle(self, "POST")
 
+            def do_PUT(self) -> None:
+                service.handle(self, "PUT")
+
+            def do_PATCH(self) -> None:
+                service.handle(self, "PATCH")
+
+            def do_DELETE(self) -> None:
+                service.handle(self, "DELETE")
+
+            def do_HEAD(self) -> None:
+                service.handle(self, "HEAD")
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        # A client that gives up mid-answer (a timeout under test) is expected, not an error.
+        self.server.handle_error = lambda request, address: None  # type: ignore[method-assign]
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
                                        daemon=True)
@@ -63,11 +87,15 @@ class FakeService:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.stopped.set()
         self.server.shutdown()
         self.server.server_close()
 
     def handle(self, request: Any, method: str) -> None:
         mode, path = self.mode, request.path.split("?")[0]
+        self.log.append((method, request.path, dict(request.headers)))
+        if mode in ("redirect", "trickle", "huge", "secret_status"):
+            return self.hostile(request, mode)
         if mode == "timeout":
             time.sleep(5)
         if mode == "slow" or self.delay:
@@ -105,3 +133,38 @@ class FakeService:
         if mode == "traceback":
             return request.answer(404, TRACE, "text/plain")
         return request.answer(404, {"error": "not found"})
+
+    def hostile(self, request: Any, mode: str) -> None:
+        if mode == "redirect":
+            request.send_response(302)
+            request.send_header("Location", self.location)
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+            return None
+        if mode == "secret_status":
+            status = "x" * 1000 + "\x1b[31m\n" + self.SECRET
+            return request.answer(200, {**GOOD["/health"], "status": status})
+        if mode == "trickle":
+            data = json.dumps(GOOD["/health"]).encode()
+            raw = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + data
+            try:
+                for byte in raw:
+                    if self.stopped.wait(self.trickle_seconds):
+                        return None
+                    request.wfile.write(bytes([byte]))
+                    request.wfile.flush()
+            except OSError:
+                pass  # the client gave up
+            return None
+        # huge: close-delimited (HTTP/1.0, no Content-Length), so only reading tells its size
+        request.send_response(200)
+        request.send_header("Content-Type", "application/json")
+        request.end_headers()
+        chunk = b"[" + b"1," * 32767 + b"1]"
+        try:
+            for _ in range(self.HUGE_BYTES // len(chunk)):
+                request.wfile.write(chunk)
+        except OSError:
+            pass  # the client stopped reading and closed
+        return None
+

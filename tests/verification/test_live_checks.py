@@ -27,7 +27,10 @@ def run(check_class: type[live.Checker], service_url: str, level: Any = 1, **opt
     intent = Intent(id="i-1", title="demo", spec_text=SPEC_OK)
     artifacts = {"deployment_url": service_url, "files": PROD_FILES,
                  "rollback_plan": "redeploy the previous image"}
-    return check_class(level=level, **{"timeout": 0.5, **options}).run(intent, artifacts)
+    # Unsafe methods on: these tests judge what the probes find (the policy that turns them
+    # off by default has its own tests in tests/security/test_egress.py).
+    options = {"timeout": 2.0, "unsafe_methods": True, **options}
+    return check_class(level=level, **options).run(intent, artifacts)
 
 
 def refused_url() -> str:
@@ -131,7 +134,7 @@ def test_slow_service_fails_the_latency_probe(service: FakeService) -> None:
 
 def test_production_probe_prefers_production_url(service: FakeService) -> None:
     intent = Intent(id="i")
-    check = live.ProductionProbeCheck(level=6, timeout=0.5, requests=5)
+    check = live.ProductionProbeCheck(level=6, timeout=2.0, requests=5)
     result = check.run(intent, {"deployment_url": refused_url(), "production_url": service.url})
     assert result.passed, result.detail
 

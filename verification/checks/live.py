@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import re
 import statistics
-import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,22 +20,38 @@ from django.db import connection
 from django.utils import timezone
 
 from assemblyline import registry
+from verification import egress
 from verification.base import Checker, CheckResult
 from verification.checks.spec import ENDPOINT, read_spec
+from verification.probe import DEFAULT_TIMEOUT, Probe, excerpt, probe, short
 
 if TYPE_CHECKING:
     from intents.models import Intent
 
-DEFAULT_TIMEOUT = 3.0
+# Level 6's latency probe sends at most this many GETs (after its first health check),
+# whatever its OPTIONS ask for.
+PROBE_REQUESTS_MAX = 20
 HEALTHY_STATUSES = ["ok", "active", "healthy"]
 
 # The six UDC endpoints and the fields each answer must carry (DESIGN §8).
 UDC_SHAPES: dict[str, tuple[str, str, list[str]]] = {
     "health": ("GET", "/health", ["status", "service", "version", "timestamp"]),
-    "capabilities": ("GET", "/capabilities", ["version", "features", "dependencies",
-                                              "udc_version"]),
-    "state": ("GET", "/state", ["uptime_seconds", "requests_total", "requests_per_minute",
-                                "errors_last_hour", "last_restart"]),
+    "capabilities": (
+        "GET",
+        "/capabilities",
+        ["version", "features", "dependencies", "udc_version"],
+    ),
+    "state": (
+        "GET",
+        "/state",
+        [
+            "uptime_seconds",
+            "requests_total",
+            "requests_per_minute",
+            "errors_last_hour",
+            "last_restart",
+        ],
+    ),
     "dependencies": ("GET", "/dependencies", ["required", "optional", "missing"]),
     "message": ("POST", "/message", ["received", "trace_id", "processed_at"]),
     "send": ("POST", "/send", ["sent", "trace_id"]),
@@ -59,41 +73,9 @@ class NoDeployment(Exception):
     pass
 
 
-@dataclass
-class Probe:
-    """One HTTP call's outcome: the response, or why there is none."""
-
-    response: httpx.Response | None
-    error: str
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return self.response is not None
-
-    def why(self) -> str:
-        return self.error or f"status {self.response.status_code}"  # type: ignore[union-attr]
-
-
 def _guard() -> None:
     if connection.in_atomic_block:
         raise RuntimeError("live checks must not run inside a database transaction")
-
-
-def probe(client: httpx.Client, method: str, url: str, **kwargs: Any) -> Probe:
-    start = time.perf_counter()
-    try:
-        response = client.request(method, url, **kwargs)
-    except httpx.ConnectError as exc:
-        reason = "refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
-        return Probe(None, f"{method} {url}: {reason}", time.perf_counter() - start)
-    except httpx.TimeoutException:
-        return Probe(None, f"{method} {url}: timeout after {client.timeout.read}s",
-                     time.perf_counter() - start)
-    except httpx.HTTPError as exc:
-        return Probe(None, f"{method} {url}: {type(exc).__name__}: {exc}",
-                     time.perf_counter() - start)
-    return Probe(response, "", time.perf_counter() - start)
 
 
 def json_fields(result: Probe, fields: list[str]) -> tuple[dict[str, Any] | None, str]:
@@ -130,8 +112,19 @@ class LiveChecker(Checker):
 
     def client(self) -> httpx.Client:
         timeout = float(self.options.get("timeout", DEFAULT_TIMEOUT))
-        return httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
-                            follow_redirects=False, headers={"User-Agent": "assembly-line"})
+        # No redirects, no proxies from the environment, no compressed answers; connections
+        # only where LIVE_CHECK_ALLOW lets them go (verification/egress.py).
+        return httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
+            follow_redirects=False,
+            trust_env=False,
+            transport=egress.GuardedTransport(),
+            headers={"User-Agent": "assembly-line", "Accept-Encoding": "identity"},
+        )
+
+    def unsafe_methods(self) -> bool:
+        """Whether probes may send POST/PUT/PATCH/DELETE to paths the spec names."""
+        return bool(self.options.get("unsafe_methods", settings.LIVE_CHECK_UNSAFE_METHODS))
 
     def run(self, intent: Intent, artifacts: dict[str, Any]) -> CheckResult:
         _guard()
@@ -153,9 +146,10 @@ def health_check(client: httpx.Client, base: str, healthy: list[str]) -> CheckRe
     if body is None:
         return CheckResult(False, why)
     if str(body["status"]).lower() not in healthy:
-        return CheckResult(False, f"GET /health: status {body['status']!r}, not one of "
-                                  f"{', '.join(healthy)}")
-    return CheckResult(True, f"GET /health: 200, status {body['status']!r}")
+        return CheckResult(
+            False, f"GET /health: status {excerpt(body['status'])}, not one of {', '.join(healthy)}"
+        )
+    return CheckResult(True, f"GET /health: 200, status {excerpt(body['status'])}")
 
 
 class HealthCheck(LiveChecker):
@@ -163,8 +157,9 @@ class HealthCheck(LiveChecker):
 
     name = "live_health"
 
-    def check(self, client: httpx.Client, base: str, intent: Intent,
-              artifacts: dict[str, Any]) -> CheckResult:
+    def check(
+        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+    ) -> CheckResult:
         healthy = [s.lower() for s in self.options.get("healthy_statuses", HEALTHY_STATUSES)]
         return health_check(client, base, healthy)
 
@@ -181,17 +176,31 @@ def documented_endpoints(intent: Intent, artifacts: dict[str, Any]) -> list[tupl
     return found
 
 
+SAFE_METHODS = ("GET", "HEAD")
+
+
 class EndpointsCheck(LiveChecker):
-    """Level 1: every endpoint the spec documents answers without a 5xx (POST/PUT/PATCH get
-    an empty JSON object: a 4xx for it is fine, a crash is not)."""
+    """Level 1: every endpoint the spec documents answers without a 5xx. Only GET and HEAD
+    are sent unless LIVE_CHECK_UNSAFE_METHODS is on (then POST/PUT/PATCH get an empty JSON
+    object: a 4xx for it is fine, a crash is not)."""
 
     name = "live_endpoints"
 
-    def check(self, client: httpx.Client, base: str, intent: Intent,
-              artifacts: dict[str, Any]) -> CheckResult:
+    def check(
+        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+    ) -> CheckResult:
         endpoints = documented_endpoints(intent, artifacts)[: int(self.options.get("max", 30))]
         if not endpoints:
             return CheckResult(False, "the spec documents no endpoint to probe")
+        skipped = [f"{m} {p}" for m, p in endpoints if m not in SAFE_METHODS]
+        if not self.unsafe_methods():
+            endpoints = [(m, p) for m, p in endpoints if m in SAFE_METHODS]
+            if not endpoints:
+                return CheckResult(
+                    True,
+                    f"not probed: {', '.join(skipped)} (unsafe methods "
+                    "are off, LIVE_CHECK_UNSAFE_METHODS)",
+                )
         problems = []
         for method, path in endpoints:
             body = {} if method in ("POST", "PUT", "PATCH") else None
@@ -202,34 +211,56 @@ class EndpointsCheck(LiveChecker):
                 problems.append(f"{method} {path}: status {result.response.status_code}")
         if problems:
             return CheckResult(False, "; ".join(problems))
-        return CheckResult(True, f"{len(endpoints)} documented endpoint(s) answer without a 5xx")
+        note = ""
+        if skipped and not self.unsafe_methods():
+            note = f"; not probed: {', '.join(skipped)} (LIVE_CHECK_UNSAFE_METHODS is off)"
+        return CheckResult(
+            True, f"{len(endpoints)} documented endpoint(s) answer without a 5xx" + note
+        )
 
 
-def _post_targets(intent: Intent, artifacts: dict[str, Any]) -> list[str]:
+def _post_targets(intent: Intent, artifacts: dict[str, Any], unsafe: bool) -> list[str]:
+    """Where error probes POST: the spec's POST/PUT paths when unsafe methods are on, else
+    only the UDC /message endpoint (whose contract is to take messages)."""
     posts = [p for m, p in documented_endpoints(intent, artifacts) if m in ("POST", "PUT")]
-    return posts or ["/message"]
+    return (posts if unsafe else []) or ["/message"]
 
 
 MALFORMED = b'{"this is": not json'
 
 
 class MalformedBodyCheck(LiveChecker):
-    """Level 1: a malformed JSON body gets a 4xx, not a 5xx or a hang."""
+    """Level 1: a malformed JSON body gets a 4xx, not a 5xx or a hang. It is a POST, so it
+    runs only when LIVE_CHECK_UNSAFE_METHODS is on (level 1 sends only GET and HEAD)."""
 
     name = "live_malformed_body"
 
-    def check(self, client: httpx.Client, base: str, intent: Intent,
-              artifacts: dict[str, Any]) -> CheckResult:
+    def check(
+        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+    ) -> CheckResult:
+        if not self.unsafe_methods():
+            return CheckResult(
+                True,
+                "not probed: it needs a POST and unsafe methods are off "
+                "(LIVE_CHECK_UNSAFE_METHODS)",
+            )
         problems = []
-        targets = _post_targets(intent, artifacts)
+        targets = _post_targets(intent, artifacts, unsafe=True)
         for path in targets:
-            result = probe(client, "POST", base + path, content=MALFORMED,
-                           headers={"Content-Type": "application/json"})
+            result = probe(
+                client,
+                "POST",
+                base + path,
+                content=MALFORMED,
+                headers={"Content-Type": "application/json"},
+            )
             if result.response is None:
                 problems.append(result.error)
             elif not 400 <= result.response.status_code < 500:
-                problems.append(f"POST {path} with a malformed body: status "
-                                f"{result.response.status_code}, expected a 4xx")
+                problems.append(
+                    f"POST {path} with a malformed body: status "
+                    f"{result.response.status_code}, expected a 4xx"
+                )
         if problems:
             return CheckResult(False, "; ".join(problems))
         return CheckResult(True, f"malformed body gets a 4xx on {', '.join(targets)}")
@@ -240,15 +271,20 @@ class UdcComplianceCheck(LiveChecker):
 
     name = "udc_compliance"
 
-    def check(self, client: httpx.Client, base: str, intent: Intent,
-              artifacts: dict[str, Any]) -> CheckResult:
+    def check(
+        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+    ) -> CheckResult:
         trace_id = str(uuid.uuid4())
         bodies: dict[str, dict[str, Any]] = {
-            "message": {"trace_id": trace_id, "source": "unified-assembly-line",
-                        "target": "probed-service", "message_type": "udc_probe",
-                        "payload": {}, "timestamp": timezone.now().isoformat()},
-            "send": {"target": "unified-assembly-line", "message_type": "udc_probe",
-                     "payload": {}},
+            "message": {
+                "trace_id": trace_id,
+                "source": "unified-assembly-line",
+                "target": "probed-service",
+                "message_type": "udc_probe",
+                "payload": {},
+                "timestamp": timezone.now().isoformat(),
+            },
+            "send": {"target": "unified-assembly-line", "message_type": "udc_probe", "payload": {}},
         }
         problems = []
         for name, (method, path, fields) in UDC_SHAPES.items():
@@ -257,14 +293,14 @@ class UdcComplianceCheck(LiveChecker):
             if body is None:
                 problems.append(why)
         if problems:
-            return CheckResult(False, f"{len(problems)} of 6 UDC endpoints fail: "
-                                      + "; ".join(problems))
+            return CheckResult(
+                False, f"{len(problems)} of 6 UDC endpoints fail: " + "; ".join(problems)
+            )
         return CheckResult(True, "all 6 UDC endpoints answer with their shapes")
 
 
 def registry_path(options: dict[str, Any]) -> str:
-    return str(options.get("registry_path") or getattr(settings, "SERVICE_REGISTRY_PATH", "")
-               or "")
+    return str(options.get("registry_path") or getattr(settings, "SERVICE_REGISTRY_PATH", "") or "")
 
 
 class RegistryCheck(LiveChecker):
@@ -273,8 +309,9 @@ class RegistryCheck(LiveChecker):
 
     name = "udc_registry"
 
-    def check(self, client: httpx.Client, base: str, intent: Intent,
-              artifacts: dict[str, Any]) -> CheckResult:
+    def check(
+        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+    ) -> CheckResult:
         path = registry_path(self.options)
         if not path:
             return CheckResult(True, "no service registry configured")
@@ -284,15 +321,18 @@ class RegistryCheck(LiveChecker):
             return CheckResult(False, f"service registry {path} unreadable: {exc}")
         body, why = json_fields(probe(client, "GET", base + "/health"), ["service"])
         name = artifacts.get("service_name") or (body or {}).get("service")
+        shown = excerpt(name) if name else short(base)
         for entry in services:
             if not isinstance(entry, dict):
                 continue
             urls = {str(entry.get(k) or "").rstrip("/") for k in ("url_local", "url_production")}
             if (name and entry.get("name") == name) or base in urls:
-                return CheckResult(True, f"registered in {Path(path).name} as "
-                                         f"{entry.get('name')!r}")
-        return CheckResult(False, f"{name or base} is not in the service registry {path}"
-                                  + (f" ({why})" if why else ""))
+                return CheckResult(
+                    True, f"registered in {Path(path).name} as {entry.get('name')!r}"
+                )
+        return CheckResult(
+            False, f"{shown} is not in the service registry {path}" + (f" ({why})" if why else "")
+        )
 
 
 class NoTracebackCheck(LiveChecker):
@@ -300,14 +340,20 @@ class NoTracebackCheck(LiveChecker):
 
     name = "live_no_traceback"
 
-    def check(self, client: httpx.Client, base: str, intent: Intent,
-              artifacts: dict[str, Any]) -> CheckResult:
+    def check(
+        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+    ) -> CheckResult:
         calls: list[tuple[str, str, dict[str, Any]]] = [
             ("GET", f"/no-such-path-{uuid.uuid4().hex[:8]}", {}),
         ]
-        for path in _post_targets(intent, artifacts):
-            calls.append(("POST", path, {"content": MALFORMED,
-                                         "headers": {"Content-Type": "application/json"}}))
+        for path in _post_targets(intent, artifacts, self.unsafe_methods()):
+            calls.append(
+                (
+                    "POST",
+                    path,
+                    {"content": MALFORMED, "headers": {"Content-Type": "application/json"}},
+                )
+            )
             calls.append(("POST", path, {"json": {"unexpected": ["x" * 50, {"nested": None}]}}))
         leaks, unreachable = [], []
         for method, path, kwargs in calls:
@@ -326,10 +372,19 @@ class NoTracebackCheck(LiveChecker):
 DEFAULT_REQUIRED_FILES: dict[str, list[str]] = {
     "README": [r"(^|/)readme(\.\w+)?$"],
     "SPEC": [r"(^|/)spec(\.\w+)?$", r"(^|/)specs?/"],
-    "API docs": [r"(^|/)api[\w.-]*\.(md|rst|html|ya?ml|json)$", r"openapi", r"swagger",
-                 r"(^|/)docs/"],
-    "Dockerfile or deploy script": [r"(^|/)dockerfile$", r"docker-compose", r"(^|/)deploy",
-                                    r"\.service$", r"(^|/)procfile$"],
+    "API docs": [
+        r"(^|/)api[\w.-]*\.(md|rst|html|ya?ml|json)$",
+        r"openapi",
+        r"swagger",
+        r"(^|/)docs/",
+    ],
+    "Dockerfile or deploy script": [
+        r"(^|/)dockerfile$",
+        r"docker-compose",
+        r"(^|/)deploy",
+        r"\.service$",
+        r"(^|/)procfile$",
+    ],
 }
 
 
@@ -346,7 +401,8 @@ class ReadinessArtifactsCheck(Checker):
         required = self.options.get("required_files", DEFAULT_REQUIRED_FILES)
         lowered = [f.lower() for f in files]
         missing = [
-            what for what, patterns in required.items()
+            what
+            for what, patterns in required.items()
             if not any(re.search(p, f) for p in patterns for f in lowered)
         ]
         plan = artifacts.get("rollback_plan")
@@ -368,18 +424,19 @@ def percentile(values: list[float], q: float) -> float:
 
 class ProductionProbeCheck(LiveChecker):
     """Level 6 (live part): the production URL is healthy and a short latency probe (N GETs of
-    /health) has p95 under the bound and no failure."""
+    /health, N at most PROBE_REQUESTS_MAX) has p95 under the bound and no failure."""
 
     name = "production_probe"
     url_keys = ("production_url", "deployment_url")
 
-    def check(self, client: httpx.Client, base: str, intent: Intent,
-              artifacts: dict[str, Any]) -> CheckResult:
+    def check(
+        self, client: httpx.Client, base: str, intent: Intent, artifacts: dict[str, Any]
+    ) -> CheckResult:
         healthy = [s.lower() for s in self.options.get("healthy_statuses", HEALTHY_STATUSES)]
         first = health_check(client, base, healthy)
         if not first.passed:
             return first
-        count = int(self.options.get("requests", 50))
+        count = max(1, min(int(self.options.get("requests", 10)), PROBE_REQUESTS_MAX))
         bound_ms = float(self.options.get("p95_ms", 500))
         timings, failures = [], []
         for _ in range(count):
@@ -389,9 +446,11 @@ class ProductionProbeCheck(LiveChecker):
             timings.append(result.seconds * 1000)
         p95 = percentile(timings, 95)
         if failures:
-            return CheckResult(False, f"{len(failures)} of {count} probe requests failed: "
-                                      f"{failures[0]}")
+            return CheckResult(
+                False, f"{len(failures)} of {count} probe requests failed: {failures[0]}"
+            )
         if p95 >= bound_ms:
-            return CheckResult(False, f"p95 {p95:.0f} ms over {count} requests is not under "
-                                      f"{bound_ms:g} ms")
+            return CheckResult(
+                False, f"p95 {p95:.0f} ms over {count} requests is not under {bound_ms:g} ms"
+            )
         return CheckResult(True, f"healthy; {count} requests, p95 {p95:.1f} ms, no failure")
