@@ -24,21 +24,32 @@ end of each request, as Django does.
 from __future__ import annotations
 
 import gc
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import structlog
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.urls import Resolver404, resolve
 
+from assemblyline.errors import error_body
 from intents import longpoll
 
 T = TypeVar("T")
+
+log = structlog.get_logger("assemblyline.requests")
+
+
+class BodyTooLarge(Exception):
+    """A request body over DATA_UPLOAD_MAX_MEMORY_SIZE, found while reading it (→ 413)."""
 
 
 class SyncChainASGIHandler(ASGIHandler):
@@ -86,6 +97,55 @@ class SyncChainASGIHandler(ASGIHandler):
         if not response.streaming:  # a stream's content may still read the request
             release_request(request)
         return response
+
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().handle(scope, receive, send)
+        except BodyTooLarge:
+            # Answered before the middleware ran: logged here, as the request log would.
+            log.warning("request_too_large", method=scope.get("method"), path=scope.get("path"),
+                        limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+            response = JsonResponse(
+                error_body(413, "too_large", "request body is larger than the limit"),
+                status=413,
+            )
+            await self.send_response(response, send)
+
+    async def read_body(self, receive: Any) -> Any:
+        """Django's, with the body size limit (DATA_UPLOAD_MAX_MEMORY_SIZE) applied to the
+        bytes that arrive, declared length or not: a chunked body has none, so neither
+        Django's check nor the JSON parser's could see its size."""
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body_file = tempfile.SpooledTemporaryFile(
+            max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
+        )
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                body_file.close()
+                raise RequestAborted()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if limit is not None and size > limit:
+                body_file.close()
+                raise BodyTooLarge()
+            body_file.write(chunk)
+            if not message.get("more_body", False):
+                break
+        body_file.seek(0)
+        return body_file
+
+    def create_request(self, scope: Any, body_file: Any) -> Any:
+        """A body without Content-Length (chunked) gets the length it was read with: DRF
+        treats a request with no or a zero Content-Length as having no body."""
+        request, error = super().create_request(scope, body_file)
+        if request is not None and not request.META.get("CONTENT_LENGTH"):
+            size = body_file.seek(0, os.SEEK_END)
+            body_file.seek(0)
+            if size:
+                request.META["CONTENT_LENGTH"] = str(size)
+        return request, error
 
     async def listen_for_disconnect(self, receive: Any) -> None:
         """Django's, returning on the client's disconnect where Django's raises

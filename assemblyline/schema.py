@@ -200,3 +200,24 @@ COMPLETE_EXAMPLE = OpenApiExample(
                          "quality": {"lint_errors": 0, "type_errors": 0, "warnings": []},
                          "security": {"high": 0, "medium": 1, "low": 3, "secrets": 0}}},
 )
+
+
+def nullable_answer_fields_optional(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """Answer fields that may be null are listed as not required (they are always sent).
+    OpenAPI 3.0 generators read `nullable` on a required field differently: with default
+    options datamodel-code-generator types it as never null and then rejects a real answer
+    (`current_work: null` in /state); optional-and-nullable every generator reads as
+    "may be null". Request bodies keep their required fields."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") or "required" not in component:
+            continue
+        nullable = {field for field, prop in component.get("properties", {}).items()
+                    if prop.get("nullable")}
+        required = [field for field in component["required"] if field not in nullable]
+        if required:
+            component["required"] = required
+        else:
+            del component["required"]
+    return result

@@ -94,6 +94,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # NUL in the path, query or a header → 400 before anything reads it (assemblyline/inputs.py).
+    "assemblyline.inputs.url_guard_middleware",
     "assemblyline.logs.request_log_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -276,6 +278,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "assemblyline.schema.nullable_answer_fields_optional",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "IntentStatusEnum": "intents.models.Status",
         "PhaseEnum": "intents.models.Phase",

@@ -33,6 +33,11 @@ urlpatterns = [
     path("assembly-line/work/release", apis.WorkReleaseApi.as_view(), name="work-release"),
     path("assembly-line/state", apis.LineStateApi.as_view(), name="line-state"),
     path("assembly-line/dashboard", views.dashboard, name="dashboard"),
+    path(
+        "assembly-line/dashboard/intents/<str:intent_id>",
+        views.intent_detail,
+        name="intent-page",
+    ),
     path("assembly-line/intents/", apis.IntentListApi.as_view(), name="intent-list"),
     path(
         "assembly-line/intents/<str:intent_id>",

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assemblyline.errors import InvalidInput, NotFound
+from assemblyline.inputs import FiniteFloatField
 from assemblyline.schema import (
     AUTHED,
     COMPLETE_EXAMPLE,
@@ -68,6 +69,19 @@ def artifacts_within_limit(value: dict[str, Any]) -> dict[str, Any]:
         raise serializers.ValidationError(
             f"artifacts are {size} bytes; the limit is {settings.MAX_ARTIFACTS_BYTES}"
         )
+    # Artifacts copied into the intent's own text columns must fit them, checked before any
+    # check runs (a 600-character deployment_url was a 500 after the gate had run).
+    for key in ("build_output", "deployment_url"):
+        field = Intent._meta.get_field(key)
+        text = value.get(key)
+        if text is None:
+            continue
+        if not isinstance(text, str):
+            raise serializers.ValidationError(f"{key} must be a string")
+        if field.max_length is not None and len(text) > field.max_length:
+            raise serializers.ValidationError(
+                f"{key} is {len(text)} characters; at most {field.max_length}"
+            )
     return value
 
 
@@ -150,7 +164,7 @@ class WorkNextApi(APIView):
     class InputSerializer(serializers.Serializer[Any]):
         executor_id = serializers.CharField(max_length=100)
         # Long poll (intents/longpoll.py): hold up to this many seconds for work.
-        wait = serializers.FloatField(min_value=0, max_value=settings.LONG_POLL_MAX_SECONDS,
+        wait = FiniteFloatField(min_value=0, max_value=settings.LONG_POLL_MAX_SECONDS,
                                       required=False, default=0)
 
     @extend_schema(
@@ -190,7 +204,7 @@ class WorkProgressApi(APIView):
         intent_id = serializers.CharField(max_length=40)
         executor_id = serializers.CharField(max_length=100)
         phase = serializers.ChoiceField(choices=Phase.choices)
-        progress = serializers.FloatField(min_value=0.0, max_value=1.0)
+        progress = FiniteFloatField(min_value=0.0, max_value=1.0)
         message = serializers.CharField(
             max_length=500, required=False, allow_blank=True, default=""
         )

@@ -17,13 +17,23 @@ from urllib.parse import parse_qs, urlparse
 import structlog
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from rest_framework.exceptions import ParseError
 
 from assemblyline.metrics import WEBSOCKET_CONNECTIONS
+from assemblyline.parsers import loads
 from executors.authentication import Principal, principal_for_user, verify_token
 from intents.fanout import fanout
 from intents.selectors import line_state
 
 log = structlog.get_logger("assemblyline.websocket")
+
+# A viewer only ever sends a small command (`{"action": "snapshot"}`): a longer frame closes
+# the connection.
+MAX_MESSAGE_CHARS = 64 * 1024
+# Close codes: RFC 6455's 1003 (unsupported data) and 1009 (too big) in the application range,
+# 4000 + code: Daphne's WebSocket library lets a server close only with 1000 or 3000-4999.
+CLOSE_BINARY = 4003
+CLOSE_TOO_BIG = 4009
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -43,7 +53,8 @@ def _principal(scope: dict[str, Any]) -> Principal | None:
     authorization = _header(scope, b"authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        # NUL cannot be in a token, and PostgreSQL refuses it in the lookup (a crash, not a 4401).
+        if scheme.lower() != "bearer" or not token.strip() or "\x00" in token:
             return None
         return verify_token(token.strip())
     if not _same_origin(scope):
@@ -86,18 +97,52 @@ class LineConsumer(AsyncJsonWebsocketConsumer):
         for text in frames:
             await self.send(text_data=text)
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # However the consumer ends (a disconnect, an error, a cancelled task), it leaves the
+        # fanout and the connections gauge: `disconnect` alone does not run after an error.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.forget(code=None)
+
     async def disconnect(self, code: int) -> None:
+        self.forget(code=code)
+
+    def forget(self, *, code: int | None) -> None:
         if getattr(self, "counted", False):
             WEBSOCKET_CONNECTIONS.dec()
             self.counted = False
             log.info("websocket_disconnect", principal=self.principal.name, code=code)
         fanout().remove_viewer(self)
 
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """Frames a viewer may send: small JSON text. Binary → close 4003 (unsupported data),
+        too long → close 4009 (too big); text that is not acceptable JSON → an error message,
+        and the connection stays."""
+        if text_data is None:
+            await self.close(code=CLOSE_BINARY)
+            return
+        if len(text_data) > MAX_MESSAGE_CHARS:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            content = loads(text_data)
+        except ParseError as exc:
+            await self.send_error(str(exc.detail))
+            return
+        await self.receive_json(content)
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("action") == "snapshot":
             await self.send_snapshot()
         else:
-            await self.send_json({"type": "error", "message": 'send {"action": "snapshot"}'})
+            await self.send_error('send {"action": "snapshot"}')
+
+    async def send_error(self, error: str) -> None:
+        # `message` as before, `error` as the REST API's errors have it.
+        await self.send_json({"type": "error", "error": error, "message": error})
 
     async def send_snapshot(self) -> None:
         await self.send(text_data=await fanout().snapshot(read_snapshot))

@@ -30,12 +30,22 @@ logger = logging.getLogger("assemblyline.events")
 BROADCAST_TIMEOUT_SECONDS = 1.0
 
 
+def _title(event: IntentEvent) -> str | None:
+    """The intent's title for viewers. The intent is at hand where events are made or read;
+    a title left out of a partial load is not fetched (django-fsm cannot refresh one field)."""
+    if event.intent_id is None:
+        return None
+    intent = event.intent
+    return None if "title" in intent.get_deferred_fields() else intent.title
+
+
 def event_data(event: IntentEvent) -> dict[str, Any]:
     return {
         "id": event.pk,
         "type": event.kind,
         "kind": event.kind,
         "intent_id": event.intent_id,
+        "intent_title": _title(event),
         "executor_id": event.executor_id or None,
         "actor": event.actor,
         "from_status": event.from_status or None,

@@ -99,6 +99,7 @@ class EventSerializer(serializers.Serializer[IntentEvent]):
     id = serializers.IntegerField()
     kind = serializers.CharField()
     intent_id = serializers.CharField(allow_null=True)
+    intent_title = serializers.CharField(allow_null=True)
     executor_id = serializers.CharField(allow_null=True)
     actor = serializers.CharField()
     from_status = serializers.CharField(allow_null=True)

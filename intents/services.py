@@ -80,7 +80,8 @@ CLAIM_FIELDS = (
 # Keep `status` in any such list: django-fsm reads it when an instance is made, and a deferred
 # field read from the database makes one (a recursion).
 PROGRESS_FIELDS = (
-    "status", "current_phase", "assigned_to", "attempts", "phase_progress",
+    # title: the progress event names the intent (read, saved back unchanged).
+    "title", "status", "current_phase", "assigned_to", "attempts", "phase_progress",
     "progress_message", "last_progress_at", "stalled_at", "lease_expires_at", "updated_at",
 )
 

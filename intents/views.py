@@ -1,13 +1,13 @@
-"""The dashboard page (the API lives in intents/apis.py)."""
+"""The dashboard page and an intent's read-only page (the API lives in intents/apis.py)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from intents.selectors import line_state
+from intents.selectors import intent_page, line_state
 
 
 @login_required(login_url="/admin/login/")
@@ -24,3 +24,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "service_version": settings.SERVICE_VERSION,
         },
     )
+
+
+@login_required(login_url="/admin/login/")
+def intent_detail(request: HttpRequest, intent_id: str) -> HttpResponse:
+    """GET /assembly-line/dashboard/intents/<id>: one intent, read-only, for the people who
+    watch the dashboard: its state, latest checks, artifacts and whole timeline."""
+    page = intent_page(intent_id=intent_id)
+    if page is None:
+        raise Http404("no such intent")
+    return render(request, "intents/intent_detail.html", page)

@@ -6,7 +6,8 @@
     assembly-line work --executor-id laptop-1 --environment local -- ./build.sh
     assembly-line mcp          # an MCP server for an AI session (extra: [mcp])
 
-Configuration: --url/--token or ASSEMBLY_LINE_URL / ASSEMBLY_LINE_TOKEN.
+Configuration: --url/--token/--retries or ASSEMBLY_LINE_URL / ASSEMBLY_LINE_TOKEN /
+ASSEMBLY_LINE_RETRIES.
 
 `work` claims intents (long poll), runs COMMAND for each with the intent as JSON on stdin and
 in env vars (ASSEMBLY_LINE_INTENT_ID, _PHASE, _TITLE, _ATTEMPT, _INTENT_FILE, _ARTIFACTS_FILE),
@@ -30,7 +31,7 @@ from typing import Any, TextIO
 
 from assembly_line_client.client import Client
 from assembly_line_client.errors import ApiError, Conflict, Forbidden, LineError
-from assembly_line_client.models import Work
+from assembly_line_client.models import Completion, Work
 
 PROGRESS_PREFIX = "PROGRESS "
 
@@ -83,19 +84,40 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _clock(timestamp: str) -> str:
+    """HH:MM:SS of an ISO timestamp (the date is today's while watching)."""
+    return timestamp[11:19] if len(timestamp) >= 19 else timestamp
+
+
+def _change(before: Any, after: Any) -> str:
+    if before and after and before != after:
+        return f"{before} -> {after}"
+    return str(after or before or "")
+
+
 def describe(message: dict[str, Any]) -> str:
+    """One line per event for a person: what happened to which intent (by title), in which
+    phase, the status change, progress and message, and who did it."""
     if message.get("type") == "snapshot":
         state = message.get("state", {})
         return (f"snapshot: queue {state.get('queue_depth')}, in progress "
                 f"{state.get('in_progress')}, executors {len(state.get('executors', {}))}")
     event = message.get("event", message)
-    moves = ""
-    if event.get("from_status") or event.get("to_status"):
-        moves = (f" {event.get('from_phase')}/{event.get('from_status')} -> "
-                 f"{event.get('to_phase')}/{event.get('to_status')}")
-    who = event.get("executor_id") or event.get("actor") or ""
-    return f"{event.get('timestamp', '')} {event.get('type')} {event.get('intent_id') or ''}" \
-           f"{moves} {who}".rstrip()
+    payload = event.get("payload") or {}
+    parts = [_clock(str(event.get("timestamp", ""))), str(event.get("type", ""))]
+    if event.get("intent_id"):
+        parts.append(repr(event.get("intent_title") or event["intent_id"]))
+        parts.append(_change(event.get("from_phase"), event.get("to_phase")))
+        parts.append(_change(event.get("from_status"), event.get("to_status")))
+    progress = payload.get("progress")
+    if isinstance(progress, (int, float)) and not isinstance(progress, bool):
+        parts.append(f"{progress:.0%}")
+    if payload.get("message"):
+        parts.append(f"\"{payload['message']}\"")
+    who = event.get("executor_id") or event.get("actor")
+    if who:
+        parts.append(f"by {who}")
+    return " ".join(part for part in parts if part)
 
 
 def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
@@ -107,6 +129,30 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
             if args.count and seen >= args.count:
                 return 0
     return 0
+
+
+def completion_outcome(result: Completion) -> str:
+    """What the gate decided, in words: where the intent goes next, or which checks failed."""
+    gate = result.gate
+    if gate is None:
+        outcome = "reported failed, no gate ran"
+    elif gate.get("passed"):
+        if result.status == "awaiting_review":
+            return "gate passed; awaiting review"
+        if result.status == "completed":
+            return "gate passed; intent completed"
+        return f"gate passed; next phase {result.next_phase}"
+    else:
+        checks = {name: c for name, c in (gate.get("checks") or {}).items()
+                  if isinstance(c, dict) and not c.get("passed")}
+        # Non-blocking failures (e.g. quality) are named only when nothing blocking failed.
+        blocking = {name: c for name, c in checks.items() if c.get("blocking", True)}
+        named = "; ".join(f"{name} (level {c.get('level')}): {c.get('detail', '')}"
+                          for name, c in (blocking or checks).items())
+        outcome = f"gate failed: {named}" if named else "gate failed"
+    if result.status == "failed":
+        return f"{outcome}; the intent failed (no attempts left)"
+    return f"{outcome}; back in the queue for {result.next_phase}"
 
 
 class Executor:
@@ -231,9 +277,7 @@ class Executor:
         except ApiError as exc:
             self.say(f"complete refused: {exc}")
             return
-        gate = "passed" if result.auto_advanced else "did not pass"
-        self.say(f"handed in {intent_id} {phase} ({status}); gate {gate}; next "
-                 f"{result.next_phase}")
+        self.say(f"handed in {intent_id} {phase} ({status}); {completion_outcome(result)}")
 
 
 def cmd_work(args: argparse.Namespace, out: TextIO) -> int:
@@ -263,18 +307,35 @@ def cmd_mcp(args: argparse.Namespace, out: TextIO) -> int:
                           heartbeat_seconds=args.heartbeat)
 
 
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise SystemExit(f"assembly-line: {name} must be a whole number, not {value!r}") from None
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="assembly-line", description=__doc__.split("\n")[0])
     root.add_argument("--url", default=os.environ.get("ASSEMBLY_LINE_URL",
-                                                      "http://127.0.0.1:8950"))
-    root.add_argument("--token", default=os.environ.get("ASSEMBLY_LINE_TOKEN"))
-    root.add_argument("--retries", type=int, default=4)
-    sub = root.add_subparsers(dest="cmd", required=True)
+                                                      "http://127.0.0.1:8950"),
+                      help="the line's base URL (env ASSEMBLY_LINE_URL; "
+                           "default http://127.0.0.1:8950)")
+    root.add_argument("--token", default=os.environ.get("ASSEMBLY_LINE_TOKEN"),
+                      help="your bearer token (env ASSEMBLY_LINE_TOKEN)")
+    root.add_argument("--retries", type=int, default=_env_int("ASSEMBLY_LINE_RETRIES", 4),
+                      help="retries of a failed call, with backoff (env ASSEMBLY_LINE_RETRIES; "
+                           "default 4)")
+    sub = root.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
-    submit = sub.add_parser("submit", help="submit a build intent")
+    submit = sub.add_parser(
+        "submit", help="submit a build intent",
+        description="Submit a build intent. A spec is required: --spec-path (a file under "
+                    "the service's SPECS_ROOT) or --spec-file (a local file sent inline).")
     submit.add_argument("--title", required=True)
-    submit.add_argument("--spec-path", help="a spec file under the service's SPECS_ROOT")
-    submit.add_argument("--spec-file", help="a local spec file sent inline")
+    spec = submit.add_mutually_exclusive_group(required=True)
+    spec.add_argument("--spec-path", help="a spec file under the service's SPECS_ROOT")
+    spec.add_argument("--spec-file", help="a local spec file, sent inline")
     submit.add_argument("--priority", type=int, default=5)
     submit.add_argument("--environment", choices=["local", "server", "either"], default="either")
     submit.add_argument("--review", action="store_true", help="requires human review")
@@ -287,7 +348,9 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
-    watch = sub.add_parser("watch", help="live events from the WebSocket")
+    watch = sub.add_parser("watch", help="live events from the WebSocket",
+                           description="Live events, one line each: time, event, intent "
+                                       "title, phase, status change, progress, message, who.")
     watch.add_argument("--json", action="store_true")
     watch.add_argument("--count", type=int, default=0, help="stop after this many events")
     watch.set_defaults(func=cmd_watch)
@@ -326,6 +389,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         args.command = args.command[1:]
     try:
         return int(args.func(args, out or sys.stdout))
+    except KeyboardInterrupt:  # Ctrl-C ends `watch` (or any command) without a traceback
+        return 130
     except ApiError as exc:
         print(f"assembly-line: {exc}", file=sys.stderr)
         return 1

@@ -24,6 +24,13 @@
   function fill(node, children) {
     node.replaceChildren.apply(node, children.length ? children : [h("li", { cls: "empty", text: "none" })]);
   }
+  function intentLink(intentId, title) {
+    // The intent's read-only page; its id on hover.
+    return h("a", { href: "/assembly-line/dashboard/intents/" + encodeURIComponent(intentId), title: intentId, cls: "intent-link", text: title || intentId });
+  }
+  function change(before, after) {
+    return before && after && before !== after ? before + " → " + after : (after || before || "");
+  }
   function ago(iso) {
     if (!iso) return "never";
     var s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
@@ -77,7 +84,7 @@
       if (w.spilled) badges.appendChild(h("span", { cls: "badge spilled", text: "spilled" }));
       if (w.attempts) badges.appendChild(h("span", { cls: "badge retry", text: "attempt " + (w.attempts + 1) }));
       return h("li", { "data-intent": w.intent_id, cls: w.stalled ? "stalled-row" : "" },
-        h("div", { cls: "line" }, h("strong", { text: w.title }), h("span", { cls: "muted", text: " " + w.phase + " · " + w.status + " · " + (w.executor_id || "") + " " }), badges),
+        h("div", { cls: "line" }, h("strong", {}, intentLink(w.intent_id, w.title)), h("span", { cls: "muted where", text: " " + w.phase + " · " + w.status + " · " + (w.executor_id || "") + " " }), badges),
         bar,
         h("div", { cls: "msg", text: Math.round(w.progress * 100) + " % " + (w.message || "") }));
     }));
@@ -91,7 +98,7 @@
       return h("tr", { "data-executor": id, cls: "st-" + e.status },
         h("td", { text: id }), h("td", { text: e.environment }),
         h("td", {}, h("span", { cls: "status " + e.status, text: e.status })),
-        h("td", { text: (e.current_work_all || []).length ? e.current_work_all.join(", ") : "–" }),
+        h("td", { cls: "work", text: (e.current_work_all || []).length ? e.current_work_all.join(", ") : "–" }),
         h("td", { cls: "age", "data-since": e.last_heartbeat || "", text: ago(e.last_heartbeat) }),
         h("td", { cls: "num", text: String(e.builds_completed) }));
     }));
@@ -115,15 +122,19 @@
 
   function renderWaiting() {
     fill(el("waiting"), (state.waiting || []).map(function (w) {
-      return h("li", { "data-intent": w.intent_id }, h("strong", { text: w.title }), h("span", { cls: "muted", text: " " + w.phase + " · waiting " + duration(w.waiting_seconds) }), h("div", { cls: "msg", text: w.reason }));
+      return h("li", { "data-intent": w.intent_id }, h("strong", {}, intentLink(w.intent_id, w.title)), h("span", { cls: "muted", text: " " + w.phase + " · waiting " + duration(w.waiting_seconds) }), h("div", { cls: "msg", text: w.reason }));
     }));
   }
 
   function renderEvents() {
     fill(el("events"), events.slice(0, 30).map(function (e) {
-      var what = e.intent_id || e.executor_id || "";
-      var move = e.to_status ? " " + (e.from_phase || "") + "/" + (e.from_status || "") + " → " + (e.to_phase || "") + "/" + e.to_status : "";
-      return h("li", { "data-kind": e.kind }, h("time", { text: new Date(e.timestamp).toLocaleTimeString() }), h("span", { cls: "kind k-" + e.kind, text: e.kind }), h("span", { text: " " + what + move + (e.executor_id && e.intent_id ? " by " + e.executor_id : "") }));
+      var what = e.intent_id ? intentLink(e.intent_id, e.intent_title) : h("span", { text: e.executor_id || "" });
+      var parts = e.intent_id ? [change(e.from_phase, e.to_phase), change(e.from_status, e.to_status)] : [];
+      var p = e.payload || {};
+      if (typeof p.progress === "number") parts.push(Math.round(p.progress * 100) + " %");
+      if (p.message) parts.push("“" + p.message + "”");
+      if (e.executor_id && e.intent_id) parts.push("by " + e.executor_id);
+      return h("li", { "data-kind": e.kind, "data-intent": e.intent_id || "" }, h("time", { text: new Date(e.timestamp).toLocaleTimeString() }), h("span", { cls: "kind k-" + e.kind, text: e.kind }), what, h("span", { text: " " + parts.filter(Boolean).join(" · ") }));
     }));
   }
 
@@ -162,11 +173,15 @@
     events.unshift(e);
     events = events.slice(0, 30);
     if (e.kind === "progress") {
-      (state.work_in_progress || []).forEach(function (w) {
-        if (w.intent_id === e.intent_id) {
-          w.progress = e.payload.progress; w.message = e.payload.message; w.status = e.to_status; w.stalled = false;
-        }
-      });
+      // The whole event: a progress report may come from a new phase and a new executor.
+      var wip = state.work_in_progress = state.work_in_progress || [];
+      var row = wip.filter(function (w) { return w.intent_id === e.intent_id; })[0];
+      if (!row) {
+        row = { intent_id: e.intent_id, title: e.intent_title || e.intent_id, attempts: 0 };
+        wip.push(row);
+      }
+      row.progress = e.payload.progress; row.message = e.payload.message; row.status = e.to_status;
+      row.phase = e.to_phase; row.executor_id = e.executor_id; row.stalled = false;
     } else if (e.kind === "stalled") {
       (state.work_in_progress || []).forEach(function (w) { if (w.intent_id === e.intent_id) w.stalled = true; });
     }

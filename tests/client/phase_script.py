@@ -45,4 +45,7 @@ for step in (0.3, 0.6, 0.9):
 if os.environ.get("FAIL_PHASE") == phase and given["handoff"]["attempt"] == 1:
     print("something broke", flush=True)
     sys.exit(3)
-Path(os.environ["ASSEMBLY_LINE_ARTIFACTS_FILE"]).write_text(json.dumps(ARTIFACTS[phase]))
+artifacts = ARTIFACTS[phase]
+if os.environ.get("GATE_FAIL_PHASE") == phase and given["handoff"]["attempt"] == 1:
+    artifacts = {**artifacts, "test_results": {"passed": 28, "failed": 2, "coverage": 90.0}}
+Path(os.environ["ASSEMBLY_LINE_ARTIFACTS_FILE"]).write_text(json.dumps(artifacts))

@@ -287,7 +287,7 @@ def test_an_ai_session_works_a_phase_through_the_mcp_tools_over_stdio(server: Se
 
     error, submitted = seen["submitted"]
     assert not error and submitted["current_phase"] == "build"
-    assert Intent.objects.get(pk=submitted["intent_id"]).created_by == "mcp-session"
+    assert Intent.objects.get(pk=submitted["intent_id"]).created_by == "executor:mcp-session"
     error, no_spec = seen["no_spec"]
     assert error and "give spec_text" in no_spec
     assert "int_missing" in seen["missing_resource"]

@@ -196,8 +196,9 @@ def test_dashboard_follows_the_line_live_and_reconnects(
             after = submitter.post(server.url + "/assembly-line/intent", json={
                 "title": "after-restart", "spec_text": SPEC_OK})
             assert after.status_code == 201
-            expect(page.locator("#events li[data-kind=submitted]").first).to_contain_text(
-                after.json()["intent_id"])
+            newest = page.locator("#events li[data-kind=submitted]").first
+            expect(newest).to_contain_text("after-restart")
+            expect(newest).to_have_attribute("data-intent", after.json()["intent_id"])
             assert page.evaluate("window.__noReload") == 42
             browser.close()
             # Inside playwright's greenlet Django opened a connection of its own: close it.

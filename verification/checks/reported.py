@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from verification.base import Checker, CheckResult
@@ -19,7 +20,12 @@ def _number(report: dict[str, Any], key: str) -> float | None:
     value = report.get(key, 0)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    # NaN compares false with every bound, so it would pass them all: not a number here.
+    return number if math.isfinite(number) else None
 
 
 class TestCoverageCheck(Checker):
