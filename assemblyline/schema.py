@@ -51,6 +51,9 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
         429: "too many requests (Retry-After says in how many seconds to retry)",
         503: "the database is unavailable",
     }
+    if 401 in codes and 429 not in codes:  # where a token is checked, so is the bad-token limit
+        meaning[429] = "too many bad tokens from this address; Retry-After says when to retry"
+        codes = (*codes, 429)
     return {code: OpenApiResponse(ErrorSerializer, description=meaning[code]) for code in codes}
 
 
