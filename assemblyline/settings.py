@@ -355,7 +355,7 @@ ASSEMBLY_LINE_GATES: dict[str, list[str | int]] = {
 LIVE_CHECKS = envbool("LIVE_CHECKS", True)
 LIVE_TIMEOUT = envfloat("LIVE_TIMEOUT_SECONDS", 3.0)
 HEALTHY_STATUSES = envlist("HEALTHY_STATUSES", ["ok", "active", "healthy"])
-# Egress policy of the live checks (docs/security-egress.md): where they may connect beyond
+# Egress policy of the live checks (docs/security.md): where they may connect beyond
 # public addresses, as hosts, networks (CIDR) and `host:port-range`, e.g.
 # 127.0.0.1:8000-8999,10.0.0.0/8. Unset: public addresses only.
 LIVE_CHECK_ALLOW = envlist("LIVE_CHECK_ALLOW", [])
