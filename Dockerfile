@@ -21,7 +21,9 @@ COPY deploy ./deploy
 
 RUN pip install .
 
-RUN python manage.py collectstatic --noinput
+# A key for this one command only: an image must not carry a key (each container makes or
+# is given its own).
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 
 RUN mkdir -p /app/var && chown -R app:app /app/var
 

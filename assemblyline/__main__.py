@@ -61,7 +61,7 @@ def _demo_setup(port: int) -> dict[str, str]:
     user_model = get_user_model()
     if not user_model.objects.filter(username="admin").exists():
         user_model.objects.create_superuser("admin", "admin@example.com", "admin")
-    tokens = {}
+    tokens: dict[str, str] = {}
     for role in (Role.ADMIN, Role.SUBMITTER, Role.VIEWER):
         _, tokens[role] = token_create(name=f"demo-{role}", role=role)
     for executor_id, environment, kind in DEMO_EXECUTORS:
@@ -119,7 +119,7 @@ None
 def _artifacts(phase: str, base_url: str) -> dict[str, Any]:
     """What a real executor would hand in; the demo's built service is this server itself,
     which answers /health and the UDC endpoints the live checks probe."""
-    return {
+    by_phase: dict[str, dict[str, Any]] = {
         "spec": {"spec_text": DEMO_SPEC.format(title="demo")},
         "build": {"build_output": "ok", "commit": "demo", "deployment_url": base_url},
         "test": {
@@ -132,7 +132,8 @@ def _artifacts(phase: str, base_url: str) -> dict[str, Any]:
             "rollback_plan": "redeploy the previous release",
             "files": ["README.md", "SPEC.md", "docs/api.md", "Dockerfile"],
         },
-    }[phase]
+    }
+    return by_phase[phase]
 
 
 def _demo_executor(base_url: str, executor_id: str, token: str, stop: threading.Event) -> None:

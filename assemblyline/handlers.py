@@ -35,6 +35,12 @@ class SyncChainASGIHandler(QuietDisconnectMixin, LimitedBodyMixin, ASGIHandler):
                                           thread_name_prefix="request")
         self.in_worker = sync_to_async(self.run_in_worker, thread_sensitive=False,
                                        executor=self.workers)
+        # Admin logins hash passwords (slow on purpose): on threads of their own, so a burst
+        # of them waits here instead of taking every request thread (LOGIN_THREADS).
+        self.login_workers = ThreadPoolExecutor(settings.LOGIN_THREADS,
+                                                thread_name_prefix="login")
+        self.in_login_worker = sync_to_async(self.run_in_worker, thread_sensitive=False,
+                                             executor=self.login_workers)
         # Views that run live checks (verification/egress.py `live_checks`) wait on the
         # services they probe, up to LIVE_CHECK_DEADLINE: each kind on a pool of its own
         # (/verify apart from /work/complete), so /health, claims and an executor's
@@ -46,8 +52,14 @@ class SyncChainASGIHandler(QuietDisconnectMixin, LimitedBodyMixin, ASGIHandler):
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
+        checks_password = request.method == "POST" and request.path == settings.LOGIN_URL
         pool = live_check_pool(request)
-        in_worker = self.in_worker if pool is None else self.in_live_worker(pool)
+        if checks_password:
+            in_worker = self.in_login_worker
+        elif pool is not None:
+            in_worker = self.in_live_worker(pool)
+        else:
+            in_worker = self.in_worker
         response = await in_worker(self.get_response, request)
         # The view Django resolved for this request (None for a 404), not resolved again.
         view = request.resolver_match.func if request.resolver_match else None

@@ -8,10 +8,14 @@ PostgreSQL 15+ and Redis 7+.
 from __future__ import annotations
 
 import os
+import secrets
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from core.logs import logging_config
@@ -62,11 +66,9 @@ def envlist(name: str, default: list[str]) -> list[str]:
 
 
 DEBUG = envbool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    # The embedded default must start with no configuration at all; a deployment sets its own.
-    SECRET_KEY = "insecure-embedded-default-key-set-SECRET_KEY-in-production"
-ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+# SECRET_KEY: in the security section at the end of this file (docs/security.md).
+# `testserver` (Django's test client) is added by the test settings only (tests/settings.py).
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 PORT = envint("PORT", 8950)
 
@@ -152,7 +154,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django_prometheus.db.backends.sqlite3",
-            "NAME": VAR_DIR / "assembly-line.sqlite3",
+            "NAME": str(VAR_DIR / "assembly-line.sqlite3"),
             # SQLite allows one writer: wait for the lock instead of failing at once.
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
@@ -165,7 +167,7 @@ if REDIS_URL:
     # Redis pub/sub channels are shared by all of a server's databases: the prefix carries the
     # database number, so two lines on one Redis (say tests and a benchmark) never cross-talk.
     _redis_db = urlparse(REDIS_URL).path.strip("/") or "0"
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": f"assemblyline.{_redis_db}"},
@@ -353,7 +355,7 @@ ASSEMBLY_LINE_GATES: dict[str, list[str | int]] = {
 LIVE_CHECKS = envbool("LIVE_CHECKS", True)
 LIVE_TIMEOUT = envfloat("LIVE_TIMEOUT_SECONDS", 3.0)
 HEALTHY_STATUSES = envlist("HEALTHY_STATUSES", ["ok", "active", "healthy"])
-# Egress policy of the live checks (docs/security-egress.md): where they may connect beyond
+# Egress policy of the live checks (docs/security.md): where they may connect beyond
 # public addresses, as hosts, networks (CIDR) and `host:port-range`, e.g.
 # 127.0.0.1:8000-8999,10.0.0.0/8. Unset: public addresses only.
 LIVE_CHECK_ALLOW = envlist("LIVE_CHECK_ALLOW", [])
@@ -488,3 +490,108 @@ STALL_REQUEUE_AFTER_SECONDS = envint("STALL_REQUEUE_AFTER_SECONDS", 1800)
 REVIEW_SLA_SECONDS = envint("REVIEW_SLA_SECONDS", 4 * 3600)
 # How many of the latest progress messages a claim's handoff carries.
 HANDOFF_PROGRESS_MESSAGES = envint("HANDOFF_PROGRESS_MESSAGES", 5)
+
+# `admin.ModelAdmin[Intent]` and the like, for mypy: Django's admin classes are not
+# subscriptable at run time without this.
+django_stubs_ext.monkeypatch()
+
+# --- Security (issue 16; docs/security.md) ------------------------------------------------
+# One block so that it merges cleanly: SECRET_KEY, and (below) brute-force limits, CSP, TLS.
+def embedded_secret_key(path: Path) -> str:
+    """The embedded default's key: made once at random and kept in VAR_DIR (mode 0600), so
+    sessions survive a restart and no two installations share a key. Two processes starting
+    at once agree: the first file linked into place wins."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(50))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(f"{path} is empty: delete it and a new key is made")
+    return key
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY and DATABASE_URL:
+    # A deployment (it has a database of its own) must never run on a key anyone can read.
+    raise SystemExit(
+        "unified-assembly-line: SECRET_KEY is not set; with DATABASE_URL set it is required "
+        "(make one: python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    )
+if not SECRET_KEY:
+    SECRET_KEY = embedded_secret_key(VAR_DIR / "secret_key")
+
+# SECURE=true: served behind TLS, the proxy in front setting `X-Forwarded-Proto: https`.
+# Cookies go over TLS only, browsers are told to use https (HSTS) and plain http is redirected.
+SECURE = envbool("SECURE", False)
+if SECURE:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    # Both are choices for the whole domain, which the line rarely owns: off unless asked.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+    # The container's HEALTHCHECK and load balancer probes call /health over plain http.
+    SECURE_REDIRECT_EXEMPT = [r"^health$"]
+
+# Content-Security-Policy (django-csp) on every HTML page (dashboard, admin, Swagger UI):
+# scripts only from our own origin, so text an intent carries can never run as code.
+# Inline styles stay allowed: the admin and Swagger UI use them, and they cannot run code.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Brute force. Admin logins go through django-axes: ADMIN_LOGIN_FAILURES failed logins from one
+# address lock it out for ADMIN_LOGIN_COOLOFF_SECONDS (429 with Retry-After). Attempts are
+# counted in the cache, which is Redis in production, so every process shares the count; the
+# embedded default (one process, no Redis) counts in its database.
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes asks
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = (
+    "executors.login_attempts.LoginAttemptsInCache"
+    if REDIS_URL
+    else "axes.handlers.database.AxesDatabaseHandler"
+)
+AXES_FAILURE_LIMIT = envint("ADMIN_LOGIN_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(seconds=envint("ADMIN_LOGIN_COOLOFF_SECONDS", 900))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# No start-up banner on stdout (commands' output stays theirs); failed logins are still logged.
+AXES_VERBOSE = False
+# The address Daphne resolved (REMOTE_ADDR, from the proxy's X-Forwarded-For behind one), not
+# a header the client could set itself.
+AXES_CLIENT_IP_CALLABLE = "executors.authentication.client_address"
+AXES_LOCKOUT_CALLABLE = "executors.authentication.login_locked_out"
+# Password checks run on their own few threads (assemblyline/handlers.py), so a burst of
+# logins waits for them instead of taking every request thread from /health and executors.
+LOGIN_THREADS = envint("LOGIN_THREADS", 2)
+# Bad bearer tokens: more than BAD_TOKEN_LIMIT from one address within a window of
+# BAD_TOKEN_WINDOW_SECONDS are answered 429 with Retry-After (counted in the cache).
+BAD_TOKEN_LIMIT = envint("BAD_TOKEN_LIMIT", 20)
+BAD_TOKEN_WINDOW_SECONDS = envint("BAD_TOKEN_WINDOW_SECONDS", 60)

@@ -28,7 +28,7 @@ def _url_or_header_problem(request: HttpRequest) -> str | None:
     return None
 
 
-def url_guard_middleware(get_response: Callable[[HttpRequest], Any]) -> Any:
+def url_guard_middleware(get_response: Callable[[HttpRequest], HttpResponse]) -> Any:
     """NUL (or a lone surrogate) in the path, the query or a header → 400, before any view:
     PostgreSQL refuses NUL in text, so it was a 500 wherever such a value reached a query."""
 

@@ -14,7 +14,10 @@ class ErrorDetailSerializer(serializers.Serializer[Any]):
                                            "transition_not_allowed")
     message = serializers.CharField()
     status = serializers.IntegerField()
-    fields = serializers.DictField(required=False, help_text="validation problems by field")
+    # DRF's serializer metaclass moves declared fields off the class, so this name does not
+    # clash with the base class's attribute of the same name, as the stubs think.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        required=False, help_text="validation problems by field")
     current = serializers.DictField(required=False,
                                     help_text="on 409: the intent's state now")
 
@@ -35,6 +38,9 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
         429: "too many requests (Retry-After says in how many seconds to retry)",
         503: "the database is unavailable",
     }
+    if 401 in codes and 429 not in codes:  # where a token is checked, so is the bad-token limit
+        meaning[429] = "too many bad tokens from this address; Retry-After says when to retry"
+        codes = (*codes, 429)
     return {code: OpenApiResponse(ErrorSerializer, description=meaning[code]) for code in codes}
 
 

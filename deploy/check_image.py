@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -101,7 +102,8 @@ def main() -> int:
         elif word == "EXPOSE":
             step(f"EXPOSE {args}: serving on free port {port} instead")
     env["PORT"] = str(port)
-    env.setdefault("SECRET_KEY", "image-check")
+    # A deployment must bring its own key (DATABASE_URL set and no SECRET_KEY: no start).
+    env.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     if not cmd or not health_cmd:
         print("the Dockerfile needs a CMD and a HEALTHCHECK CMD")
         return 1

@@ -11,7 +11,7 @@ from executors.services import token_issue, token_revoke
 
 
 @admin.register(Executor)
-class ExecutorAdmin(admin.ModelAdmin):
+class ExecutorAdmin(admin.ModelAdmin[Executor]):
     list_display = ["executor_id", "executor_type", "environment", "max_concurrent",
                     "builds_completed", "builds_failed", "last_heartbeat", "is_healthy"]
     list_filter = ["executor_type", "environment", "availability"]
@@ -21,7 +21,7 @@ class ExecutorAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     list_display = ["name", "role", "executor", "prefix", "created_at", "last_used_at",
                     "revoked_at"]
     list_filter = ["role"]

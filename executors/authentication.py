@@ -1,20 +1,28 @@
-"""Bearer tokens: `Authorization: Bearer <token>`, verified by a pluggable backend."""
+"""Bearer tokens: `Authorization: Bearer <token>`, verified by a pluggable backend; and the
+limits on guessing (docs/security.md): bad tokens per address here, admin logins by axes."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from redis.exceptions import RedisError
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
 from executors.models import ApiToken, Role
+
+log = structlog.get_logger("executors.authentication")
 
 
 @dataclass(frozen=True)
@@ -116,14 +124,65 @@ def forget_verified_tokens() -> None:
     _verified.clear()
 
 
+def client_address(request: HttpRequest) -> str:
+    """The caller's address as Daphne resolved it (behind the proxy, from the X-Forwarded-For
+    the proxy set), never a header the caller chose. Limits count by it."""
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def bad_token_key(address: str, now: float) -> str:
+    """The cache key counting an address's bad tokens in the window that holds `now`."""
+    return f"bad-token:{address}:{int(now // settings.BAD_TOKEN_WINDOW_SECONDS)}"
+
+
+def bad_token_seen(request: HttpRequest) -> None:
+    """Count a bad token against the caller's address; past BAD_TOKEN_LIMIT in this window,
+    429 until the window ends. The count lives in the cache (Redis in production, shared by
+    every process). Valid tokens never touch it. Without the cache, tokens are still checked,
+    only not counted."""
+    window = settings.BAD_TOKEN_WINDOW_SECONDS
+    now = time.time()
+    key = bad_token_key(client_address(request), now)
+    try:
+        cache.add(key, 0, timeout=window + 1)
+        count = cache.incr(key)
+    except (RedisError, OSError, ValueError) as exc:
+        log.warning("bad_token_not_counted", error=f"{type(exc).__name__}: {exc}")
+        return
+    if count > settings.BAD_TOKEN_LIMIT:
+        wait = max(1, math.ceil(window - now % window))
+        raise Throttled(
+            wait=wait, detail=f"too many bad tokens from your address; retry in {wait} s"
+        )
+
+
+def login_locked_out(
+    request: HttpRequest, original_response: Any = None, credentials: Any = None
+) -> HttpResponse:
+    """django-axes' answer to a locked-out admin login: 429 with Retry-After."""
+    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    response = HttpResponse(
+        f"Too many failed logins from your address: try again in {math.ceil(seconds / 60)} "
+        "minutes.",
+        status=429,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = str(seconds)
+    return response
+
+
 class BearerTokenAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Principal, Principal] | None:
-        token = token_from_header(get_authorization_header(request))
-        if token is None:
-            return None
-        principal = verify_token(token)
-        if principal is None:
-            raise AuthenticationFailed("invalid or revoked token")
+        try:
+            token = token_from_header(get_authorization_header(request))
+            if token is None:
+                return None
+            principal = verify_token(token)
+            if principal is None:
+                raise AuthenticationFailed("invalid or revoked token")
+        except AuthenticationFailed:
+            bad_token_seen(request)
+            raise
         return principal, principal
 
     def authenticate_header(self, request: Request) -> str:

@@ -126,7 +126,7 @@ class LiveStatus:
             pipe.set(KEY_PREFIX + executor_id, b"1", ex=ttl, get=True)
             pipe.set(WRITTEN_PREFIX + executor_id, b"1", px=max(int(write_every * 1000), 1),
                      nx=True)
-            return pipe.execute()  # type: ignore[no-any-return]
+            return pipe.execute()
 
         result = self.call(operation)
         if result is None:

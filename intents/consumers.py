@@ -11,6 +11,7 @@ another site cannot ride a logged-in browser's cookie) or, for programs, the API
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -36,20 +37,21 @@ CLOSE_BINARY = 4003
 CLOSE_TOO_BIG = 4009
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
+def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for key, value in headers:
         if key.lower() == name:
             return value.decode("latin-1")
     return None
 
 
-def _same_origin(scope: dict[str, Any]) -> bool:
+def _same_origin(scope: Mapping[str, Any]) -> bool:
     origin, host = _header(scope, b"origin"), _header(scope, b"host")
     return origin is None or (host is not None and urlparse(origin).netloc == host)
 
 
 @database_sync_to_async
-def _principal(scope: dict[str, Any]) -> Principal | None:
+def _principal(scope: Mapping[str, Any]) -> Principal | None:
     authorization = _header(scope, b"authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
@@ -66,7 +68,8 @@ class LineConsumer(AsyncJsonWebsocketConsumer):
     # No channel of its own: events come through the process's one listener (fanout). With
     # the default, every viewer subscribed a Redis pub/sub channel it never used (a round
     # trip on connect and on close, a queue and a waiting task per viewer).
-    channel_layer_alias = None
+    # get_channel_layer(None) finds no layer; types-channels allows only an alias string here.
+    channel_layer_alias = None  # type: ignore[assignment]
 
     async def connect(self) -> None:
         self.principal = await _principal(self.scope)
@@ -110,6 +113,7 @@ class LineConsumer(AsyncJsonWebsocketConsumer):
 
     def forget(self, *, code: int | None) -> None:
         if getattr(self, "counted", False):
+            assert self.principal is not None  # counted only once a principal was accepted
             WEBSOCKET_CONNECTIONS.dec()
             self.counted = False
             log.info("websocket_disconnect", principal=self.principal.name, code=code)

@@ -86,7 +86,8 @@ def count_now() -> QueueCounts:
 
 def _cached() -> dict[str, Any] | None:
     try:
-        return cache.get(CACHE_KEY)
+        snapshot: dict[str, Any] | None = cache.get(CACHE_KEY)
+        return snapshot
     except Exception:  # Redis away: count on the spot
         return None
 

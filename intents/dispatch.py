@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from core.db import is_postgresql
 from executors.models import Executor
@@ -89,7 +89,7 @@ def is_spill(executor: Executor, intent: Intent) -> bool:
     )
 
 
-def claimable(executor: Executor, now: datetime) -> Any:
+def claimable(executor: Executor, now: datetime) -> QuerySet[Intent]:
     """Queued intents this executor may take now, best rank first (one indexed query)."""
     elsewhere = [
         phase for phase, environment in settings.PHASE_ROUTING.items()
@@ -156,7 +156,7 @@ def other_takers(intent: Intent, executor_id: str | None, now: datetime) -> list
     return [e for e in others if holding.get(e.pk, 0) < e.max_concurrent]
 
 
-def _with_affinity(candidates: Any, executor: Executor) -> Intent | None:
+def _with_affinity(candidates: QuerySet[Intent], executor: Executor) -> Intent | None:
     """The head of `candidates`, except that an intent whose previous phase this executor did
     is taken first when it ranks within AFFINITY_SECONDS of the head. Locked with SKIP LOCKED,
     so concurrent claims never wait on each other and never take the same row."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
@@ -70,6 +70,8 @@ class IntentSerializer(serializers.ModelSerializer[Intent]):
     progress = serializers.FloatField()
     phase_progress = serializers.DictField(child=serializers.FloatField())
     test_results = serializers.JSONField(allow_null=True)
+    # Set by get_fields(), in each class's own __dict__.
+    _built_fields: ClassVar[dict[str, serializers.Field[Any, Any, Any, Any]]]
 
     class Meta:
         model = Intent

@@ -152,7 +152,7 @@ def _specs_root(settings: Any, tmp_path: Any) -> None:
     # Server processes run a reaper loop; in-process tests call the reaper themselves.
     settings.REAPER_ENABLED = False
     # The live checks' tests probe services on loopback, which the egress policy refuses
-    # unless allowed (docs/security-egress.md).
+    # unless allowed (docs/security.md).
     settings.LIVE_CHECK_ALLOW = ["127.0.0.1", "::1"]
     # Token revocation takes effect at once in tests (no per-process token cache).
     settings.TOKEN_CACHE_SECONDS = 0

@@ -60,7 +60,9 @@ class DependencySerializer(serializers.Serializer[Any]):
 
 
 class DependenciesSerializer(serializers.Serializer[Any]):
-    required = DependencySerializer(many=True)
+    # DRF's serializer metaclass moves declared fields off the class, so this name does not
+    # clash with the base class's attribute of the same name, as the stubs think.
+    required = DependencySerializer(many=True)  # type: ignore[assignment]
     optional = DependencySerializer(many=True)
     missing = serializers.ListField(child=serializers.CharField())
 
@@ -145,7 +147,9 @@ class MessageApi(OpenUdcApi):
     @extend_schema_serializer(component_name="UdcMessage")
     class InputSerializer(serializers.Serializer[Any]):
         trace_id = serializers.CharField(max_length=100, required=False)
-        source = serializers.CharField(max_length=200)
+        # DRF's serializer metaclass moves declared fields off the class, so this name does not
+        # clash with the base class's attribute of the same name, as the stubs think.
+        source = serializers.CharField(max_length=200)  # type: ignore[assignment]
         target = serializers.CharField(max_length=200, required=False)
         message_type = serializers.CharField(max_length=100)
         payload = serializers.JSONField(required=False, default=dict)

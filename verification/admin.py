@@ -7,7 +7,7 @@ from verification.models import VerificationRun
 
 
 @admin.register(VerificationRun)
-class VerificationRunAdmin(admin.ModelAdmin):
+class VerificationRunAdmin(admin.ModelAdmin[VerificationRun]):
     """The record of every gate and /verify run: read-only."""
 
     list_display = ["created_at", "intent", "phase", "level", "passed", "gate"]

@@ -30,7 +30,13 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
-from httpx_ws import WebSocketUpgradeError, aconnect_ws, connect_ws
+from httpx_ws import (
+    AsyncWebSocketSession,
+    WebSocketSession,
+    WebSocketUpgradeError,
+    aconnect_ws,
+    connect_ws,
+)
 
 from assembly_line_client import errors
 from assembly_line_client.models import Completion, Intent, Submitted, Verification, Work
@@ -195,7 +201,7 @@ class _Base:
         return {"Authorization": f"Bearer {self.token}", "User-Agent": USER_AGENT}
 
     def _delay(self, attempt: int) -> float:
-        return min(self.max_backoff, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
+        return min(self.max_backoff, self.backoff * 2.0**attempt) * random.uniform(0.5, 1.0)
 
     def _request_kwargs(self, call: Call[Any]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"params": call.params, "headers": call.headers}
@@ -315,6 +321,7 @@ class Client(_Base):
         """The WebSocket stream: a `snapshot` message first (and after every reconnect), then
         one `event` message per state change."""
         attempt = 0
+        ws: WebSocketSession
         while True:
             try:
                 with connect_ws(self._ws_url(), self.http) as ws:
@@ -436,6 +443,7 @@ class AsyncClient(_Base):
 
         async def pump() -> None:
             attempt = 0
+            ws: AsyncWebSocketSession
             while True:
                 try:
                     async with aconnect_ws(self._ws_url(), self.http) as ws:

@@ -18,8 +18,9 @@ from assembly_line_client.client import AsyncClient, Client
 from assembly_line_client.models import Intent
 from assembly_line_client.phases import must_hand_in
 
-# How the line says why work came back, as the agent should read it.
-WHY = {
+# How the line says why work came back, as the agent should read it (looked up with the
+# answer's "why", which may be missing).
+WHY: dict[str | None, str] = {
     "lease_expired": "it was re-queued after your lease lapsed (no heartbeat, progress or "
     "call from you for the lease time)",
     "stalled": "it was re-queued because its progress stood still (stall detection)",

@@ -20,6 +20,10 @@ WRITTEN_FOR = {"django": "5.2"}
 class LineCacheClient(RedisCacheClient):
     """Django's client on one pool from the app's factory (LOCATION is REDIS_URL)."""
 
+    # Set by RedisCacheClient.__init__; django-stubs does not declare them.
+    _pools: dict[int, Any]
+    _pool_options: dict[str, Any]
+
     def _get_connection_pool(self, write: bool) -> Any:
         if 0 not in self._pools:
             self._pools[0] = connection_pool(**self._pool_options)
@@ -27,6 +31,10 @@ class LineCacheClient(RedisCacheClient):
 
 
 class ProcessRedisCache(RedisCache):
+    # Set by RedisCache.__init__; django-stubs does not declare them.
+    _servers: list[str]
+    _options: dict[str, Any]
+    _class: type[RedisCacheClient]
     _clients: ClassVar[dict[str, RedisCacheClient]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 

@@ -25,7 +25,8 @@ def release_answer(response: HttpResponseBase) -> None:
         if context.get("view") is not None:
             # The view's request and response, and `head`, its own bound `get` (Django).
             context["view"].__dict__.clear()
-        response.data = None
+        # A DRF Response (it has a renderer_context), which mypy cannot tell from the check.
+        response.data = None  # type: ignore[attr-defined]
         response.renderer_context = None
 
 

@@ -35,7 +35,7 @@ from verification.models import VerificationRun
 
 
 @admin.register(Intent)
-class IntentAdmin(admin.ModelAdmin):
+class IntentAdmin(admin.ModelAdmin[Intent]):
     """Read-only records. The page of an intent opens with the review: the facts, the latest
     checks, the artifacts and, while it awaits review, Approve / Reject (our own view, which
     calls intents.services); then the history, collapsed, and every field."""
@@ -186,7 +186,7 @@ class IntentAdmin(admin.ModelAdmin):
 
 
 @admin.register(IntentEvent)
-class IntentEventAdmin(admin.ModelAdmin):
+class IntentEventAdmin(admin.ModelAdmin[IntentEvent]):
     list_display = [
         "created_at",
         "kind",

@@ -60,7 +60,7 @@ class RejectSelectedForm(forms.Form):
 
 
 @admin.register(ReviewRequest)
-class ReviewQueueAdmin(admin.ModelAdmin):
+class ReviewQueueAdmin(admin.ModelAdmin[ReviewRequest]):
     """The review queue: intents awaiting a human, longest waiting first; each title opens the
     intent's page, where the review happens."""
 

@@ -184,5 +184,7 @@ class IntentDetailApi(APIView):
         if intent is None:
             raise NotFound(f"intent {intent_id!r} not found")
         data = IntentFullSerializer(intent).data
-        data["events"] = EventSerializer(intent.events.order_by("created_at", "id"), many=True).data
+        # DRF's stubs type a plain Serializer's instance as one object, even with many=True.
+        events = intent.events.order_by("created_at", "id")
+        data["events"] = EventSerializer(events, many=True).data  # type: ignore[arg-type]
         return Response(data)

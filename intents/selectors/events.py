@@ -13,6 +13,7 @@ def intent_title(event: IntentEvent) -> str | None:
     if event.intent_id is None:
         return None
     intent = event.intent
+    assert intent is not None  # intent_id is set
     return None if "title" in intent.get_deferred_fields() else intent.title
 
 

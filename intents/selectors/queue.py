@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db.models import Avg
@@ -103,7 +103,8 @@ QUEUE_WAIT_SAMPLE = 5000
 def queue_wait(*, now: datetime, window_seconds: int = 3600) -> dict[str, Any]:
     """Time from queued to claimed over the last hour (per phase and environment), and the
     oldest intent waiting now."""
-    rows = list(
+    # Every duration here is a float: the filter leaves out the null ones.
+    rows = cast("list[tuple[str, Any, float]]", list(
         IntentEvent.objects.filter(
             kind=EventKind.ASSIGNED,
             created_at__gte=now - timedelta(seconds=window_seconds),
@@ -111,7 +112,7 @@ def queue_wait(*, now: datetime, window_seconds: int = 3600) -> dict[str, Any]:
         )
         .order_by("-created_at")
         .values_list("from_phase", "payload", "duration_seconds")[:QUEUE_WAIT_SAMPLE]
-    )
+    ))
     by_phase: dict[str, list[float]] = {}
     by_environment: dict[str, list[float]] = {}
     for phase, payload, waited in rows:

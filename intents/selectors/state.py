@@ -159,6 +159,7 @@ def review_inbox(*, now: datetime) -> list[dict[str, Any]]:
         ]
     )
     latest: dict[str, VerificationRun] = {}
+    run: VerificationRun | None
     for run in VerificationRun.objects.filter(intent__in=intents).order_by("-created_at", "-id"):
         latest.setdefault(run.intent_id, run)
     sla = settings.REVIEW_SLA_SECONDS

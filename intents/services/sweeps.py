@@ -54,6 +54,7 @@ def stall_sweep(*, now: datetime | None = None, result: SweepResult | None = Non
             ).first()
             if intent is None:
                 continue
+            assert intent.last_progress_at is not None  # filtered on last_progress_at__lt
             still_for = round((now - intent.last_progress_at).total_seconds(), 3)
             if intent.last_progress_at < requeue_before:
                 retry_or_fail(
@@ -119,6 +120,7 @@ def review_sla_sweep(
             ).first()
             if intent is None:
                 continue
+            assert intent.review_requested_at is not None  # filtered on review_requested_at__lt
             intent.review_overdue_at = now
             intent.save(update_fields=["review_overdue_at", "updated_at"])
             record_event(

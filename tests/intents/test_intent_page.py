@@ -48,8 +48,8 @@ def test_any_other_id_is_404(person: Client, intent_id: str) -> None:
     assert person.get(f"/assembly-line/dashboard/intents/{intent_id}").status_code == 404
 
 
-def test_nul_in_the_id_is_refused_before_the_page(person: Client) -> None:
-    # NUL anywhere in a URL is a 400 before any view (core/inputs.py, SPEC "Input limits").
+def test_nul_in_the_id_is_400(person: Client) -> None:
+    # Refused before any view, like NUL anywhere in a path (tests/security).
     assert person.get("/assembly-line/dashboard/intents/int_%00").status_code == 400
 
 

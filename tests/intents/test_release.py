@@ -163,8 +163,7 @@ def test_hostile_bodies_are_400(executor: Actor, body: dict[str, Any]) -> None:
 def test_unknown_ids_and_non_object_bodies(executor: Actor, admin: Actor) -> None:
     assert_error(release(executor, "int_does_not_exist"), 404, "not_found")
     assert_error(release(executor, "../../etc/passwd"), 404)
-    # NaN is not JSON; sent raw, as a hostile client would, the body is refused (SPEC, Input
-    # limits: numbers must be finite).
+    # NaN is not JSON; sent raw, as a hostile client would, the parser refuses it.
     assert_error(
         executor.client.generic(
             "POST",
@@ -173,6 +172,7 @@ def test_unknown_ids_and_non_object_bodies(executor: Actor, admin: Actor) -> Non
             content_type="application/json",
         ),
         400,
+        "parse_error",
     )
     assert_error(release(admin, "int_x", executor_id="nobody"), 404)
     assert_error(executor.client.post(RELEASE, [1, 2], format="json"), 400)

@@ -185,7 +185,7 @@ class EndpointsCheck(LiveChecker):
                 )
         problems = []
         for method, path in endpoints:
-            body = {} if method in ("POST", "PUT", "PATCH") else None
+            body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
             result = probe(client, method, base + path, json=body)
             if result.response is None:
                 problems.append(result.error)

@@ -1,0 +1,19 @@
+"""Settings for the test suite: the service's own, plus what only tests need."""
+
+import os
+
+# A deployment refuses to start without SECRET_KEY when DATABASE_URL is set; the suite is
+# not a deployment (server processes it starts get their own key, tests/servers.py).
+os.environ.setdefault("SECRET_KEY", "test-suite-key-not-for-production")
+
+from assemblyline.settings import *  # noqa: E402, F403
+from assemblyline.settings import ALLOWED_HOSTS  # noqa: E402
+
+# Django's test client calls itself `testserver`; deployments do not accept that name.
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
+
+# The limits on guessing count per address, and every test calls from 127.0.0.1 (in-process
+# and through its servers, tests/servers.py): tests of other things must never trip them.
+# tests/security/test_brute_force.py sets them back to the defaults it tests.
+BAD_TOKEN_LIMIT = 1_000_000
+AXES_FAILURE_LIMIT = 1_000_000
