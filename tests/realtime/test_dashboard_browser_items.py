@@ -6,6 +6,7 @@ artifacts."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -84,6 +85,8 @@ def test_dashboard_items_a_person_reads(postgres: None, monkeypatch: pytest.Monk
             # Headers and phase names on one line each, executors with work listed.
             page.reload()
             expect(page.locator("#executors tr")).to_have_count(3)
+            # The server renders the rows; on a loaded machine the stylesheet can come later.
+            expect(page.locator("body")).to_have_css("line-height", re.compile(r"px$"))
             lines = page.eval_on_selector_all(ONE_LINE_CELLS, LINES_OF)
             assert lines and all(n == 1 for text, n in lines if " " not in text), lines
             fits = page.eval_on_selector_all("#queue, #executors", TABLES_FIT)
