@@ -45,8 +45,12 @@ def problems(path: Path) -> list[str]:
                 if ours(alias.name):
                     imported_modules.add(alias.asname or alias.name.split(".")[0])
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and private(node.attr)
-                and isinstance(node.value, ast.Name) and node.value.id in imported_modules):
+        if (
+            isinstance(node, ast.Attribute)
+            and private(node.attr)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in imported_modules
+        ):
             found.append(f"{path}:{node.lineno}: uses {node.value.id}.{node.attr}")
     return found
 

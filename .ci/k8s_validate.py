@@ -34,8 +34,10 @@ def validate(doc: dict, versions: list[str]) -> list[str]:
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.SchemaNotFoundError:
-            return [f"{name}: no schema for {doc['apiVersion']} {doc['kind']} (add one to "
-                    f"{SCHEMAS.name}/ if it is a custom resource)"]
+            return [
+                f"{name}: no schema for {doc['apiVersion']} {doc['kind']} (add one to "
+                f"{SCHEMAS.name}/ if it is a custom resource)"
+            ]
         except kubernetes_validate.ValidationError as exc:
             path = "/".join(map(str, exc.absolute_path))
             problems.append(f"{name} (Kubernetes {version}): {path}: {exc.message}")

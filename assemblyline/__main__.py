@@ -33,16 +33,17 @@ def _migrate() -> None:
 def _ensure_port_free(host: str, port: int) -> None:
     """Refuse to start (one line, exit 1) when the port is taken: a second demo would
     otherwise print tokens and write to the database before the server fails to listen."""
-    for family, kind, proto, _, address in socket.getaddrinfo(host, port,
-                                                              type=socket.SOCK_STREAM):
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
         with socket.socket(family, kind, proto) as probe:
             # As the server will: a port left in TIME_WAIT is free, a listening one is not.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(address)
             except OSError:
-                raise SystemExit(f"assemblyline: port {port} on {host} is taken (another demo "
-                                 f"or server?); choose another with --port or PORT") from None
+                raise SystemExit(
+                    f"assemblyline: port {port} on {host} is taken (another demo "
+                    f"or server?); choose another with --port or PORT"
+                ) from None
 
 
 def _serve(host: str, port: int) -> None:
@@ -66,7 +67,8 @@ def _demo_setup(port: int) -> dict[str, str]:
         _, tokens[role] = token_create(name=f"demo-{role}", role=role)
     for executor_id, environment, kind in DEMO_EXECUTORS:
         executor, _ = executor_provide(
-            executor_id=executor_id, fields={"environment": environment, "executor_type": kind},
+            executor_id=executor_id,
+            fields={"environment": environment, "executor_type": kind},
             update=False,
         )
         _, tokens[executor_id] = token_create(
@@ -153,13 +155,26 @@ def _demo_executor(base_url: str, executor_id: str, token: str, stop: threading.
                 phase = intent["current_phase"]
                 for step in (0.25, 0.5, 0.75):
                     stop.wait(1.5 * pace)
-                    client.post("/assembly-line/work/progress", json={
-                        "intent_id": intent["id"], "executor_id": executor_id, "phase": phase,
-                        "progress": step, "message": f"{phase}: {int(step * 100)}%"})
-                client.post("/assembly-line/work/complete", json={
-                    "intent_id": intent["id"], "executor_id": executor_id,
-                    "status": "completed", "phase": phase,
-                    "artifacts": _artifacts(phase, base_url)})
+                    client.post(
+                        "/assembly-line/work/progress",
+                        json={
+                            "intent_id": intent["id"],
+                            "executor_id": executor_id,
+                            "phase": phase,
+                            "progress": step,
+                            "message": f"{phase}: {int(step * 100)}%",
+                        },
+                    )
+                client.post(
+                    "/assembly-line/work/complete",
+                    json={
+                        "intent_id": intent["id"],
+                        "executor_id": executor_id,
+                        "status": "completed",
+                        "phase": phase,
+                        "artifacts": _artifacts(phase, base_url),
+                    },
+                )
             except (httpx.HTTPError, ValueError):
                 stop.wait(2 * pace)
 
@@ -169,14 +184,21 @@ def _demo_submitter(base_url: str, token: str, stop: threading.Event) -> None:
 
     pace = _pace()
     headers = {"Authorization": f"Bearer {token}"}
-    titles = ["billing-service", "search-indexer", "auth-gateway", "report-builder",
-              "notifier", "image-resizer"]
+    titles = [
+        "billing-service",
+        "search-indexer",
+        "auth-gateway",
+        "report-builder",
+        "notifier",
+        "image-resizer",
+    ]
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
         for n, title in enumerate(titles):
             if stop.is_set():
                 return
             body: dict[str, Any] = {
-                "title": title, "priority": 3 + (n * 3) % 8,
+                "title": title,
+                "priority": 3 + (n * 3) % 8,
                 "environment_preference": ["either", "local", "server"][n % 3],
                 "requires_human_review": n % 3 == 0,
             }
@@ -207,25 +229,31 @@ def main(argv: list[str] | None = None) -> None:
         prog="assemblyline",
         description="The unified assembly line: run the service, or run it with a demo.",
         epilog="Settings come from the environment (DATABASE_URL, REDIS_URL, ...: see the "
-               "README). Management commands (createtoken, reap, register, ...): "
-               "python manage.py help.")
+        "README). Management commands (createtoken, reap, register, ...): "
+        "python manage.py help.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands = {
         "serve": "run the service (HTTP and WebSocket; migrates and collects static first)",
         "demo": "run the service with demo data: an admin user (admin/admin), printed tokens, "
-                "intents submitted and simulated executors moving them along the line",
+        "intents submitted and simulated executors moving them along the line",
     }
     for name, about in commands.items():
         cmd = sub.add_parser(name, help=about, description=about[0].upper() + about[1:] + ".")
         cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
-        cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8950)),
-                         help="port to listen on (env PORT; default 8950)")
+        cmd.add_argument(
+            "--port",
+            type=int,
+            default=int(os.environ.get("PORT", 8950)),
+            help="port to listen on (env PORT; default 8950)",
+        )
     args = parser.parse_args(argv)
     if args.command == "demo":
         # The demo's built services are this server itself: its live checks may call it.
         host = f"[{args.host}]" if ":" in args.host else args.host
-        os.environ.setdefault("LIVE_CHECK_ALLOW", f"127.0.0.1:{args.port},[::1]:{args.port},"
-                                                  f"{host}:{args.port}")
+        os.environ.setdefault(
+            "LIVE_CHECK_ALLOW", f"127.0.0.1:{args.port},[::1]:{args.port},{host}:{args.port}"
+        )
     _setup()
     _ensure_port_free(args.host, args.port)
     _pace()
@@ -238,18 +266,24 @@ def main(argv: list[str] | None = None) -> None:
         print("  admin login: admin / admin")
         for name, token in tokens.items():
             print(f"  {name} token: {token}")
-        print(f"  try: curl -H 'Authorization: Bearer {tokens['viewer']}' "
-              f"{base_url}/assembly-line/state\n", flush=True)
+        print(
+            f"  try: curl -H 'Authorization: Bearer {tokens['viewer']}' "
+            f"{base_url}/assembly-line/state\n",
+            flush=True,
+        )
         stop = threading.Event()
 
         def start_demo() -> None:
             _wait_until_up(base_url)
-            threading.Thread(target=_demo_submitter, args=(base_url, tokens["submitter"], stop),
-                             daemon=True).start()
+            threading.Thread(
+                target=_demo_submitter, args=(base_url, tokens["submitter"], stop), daemon=True
+            ).start()
             for executor_id, _, _ in DEMO_EXECUTORS:
-                threading.Thread(target=_demo_executor,
-                                 args=(base_url, executor_id, tokens[executor_id], stop),
-                                 daemon=True).start()
+                threading.Thread(
+                    target=_demo_executor,
+                    args=(base_url, executor_id, tokens[executor_id], stop),
+                    daemon=True,
+                ).start()
 
         threading.Thread(target=start_demo, daemon=True).start()
     _serve(args.host, args.port)

@@ -31,16 +31,16 @@ T = TypeVar("T")
 class SyncChainASGIHandler(QuietDisconnectMixin, LimitedBodyMixin, ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
-        self.workers = ThreadPoolExecutor(settings.REQUEST_THREADS,
-                                          thread_name_prefix="request")
-        self.in_worker = sync_to_async(self.run_in_worker, thread_sensitive=False,
-                                       executor=self.workers)
+        self.workers = ThreadPoolExecutor(settings.REQUEST_THREADS, thread_name_prefix="request")
+        self.in_worker = sync_to_async(
+            self.run_in_worker, thread_sensitive=False, executor=self.workers
+        )
         # Admin logins hash passwords (slow on purpose): on threads of their own, so a burst
         # of them waits here instead of taking every request thread (LOGIN_THREADS).
-        self.login_workers = ThreadPoolExecutor(settings.LOGIN_THREADS,
-                                                thread_name_prefix="login")
-        self.in_login_worker = sync_to_async(self.run_in_worker, thread_sensitive=False,
-                                             executor=self.login_workers)
+        self.login_workers = ThreadPoolExecutor(settings.LOGIN_THREADS, thread_name_prefix="login")
+        self.in_login_worker = sync_to_async(
+            self.run_in_worker, thread_sensitive=False, executor=self.login_workers
+        )
         # Views that run live checks (verification/egress.py `live_checks`) wait on the
         # services they probe, up to LIVE_CHECK_DEADLINE: each kind on a pool of its own
         # (/verify apart from /work/complete), so /health, claims and an executor's
@@ -66,9 +66,11 @@ class SyncChainASGIHandler(QuietDisconnectMixin, LimitedBodyMixin, ASGIHandler):
         if getattr(view, "waits", None) is not None:
             # A long poll (intents/longpoll.py): held here, between tries, without a thread.
             response = await longpoll.hold(
-                request, response,
+                request,
+                response,
                 again=lambda: self.in_worker(self.get_response, request),
-                look=lambda: self.in_worker(longpoll.queue_has_work))
+                look=lambda: self.in_worker(longpoll.queue_has_work),
+            )
         release_answer(response)
         if not response.streaming:  # a stream's content may still read the request
             release_request(request)
@@ -79,10 +81,12 @@ class SyncChainASGIHandler(QuietDisconnectMixin, LimitedBodyMixin, ASGIHandler):
         thread, so never twice)."""
         runner = self.live_workers.get(pool)
         if runner is None:
-            threads = ThreadPoolExecutor(settings.LIVE_CHECK_CONCURRENCY,
-                                         thread_name_prefix=f"live-{pool}")
+            threads = ThreadPoolExecutor(
+                settings.LIVE_CHECK_CONCURRENCY, thread_name_prefix=f"live-{pool}"
+            )
             runner = self.live_workers[pool] = sync_to_async(
-                self.run_in_worker, thread_sensitive=False, executor=threads)
+                self.run_in_worker, thread_sensitive=False, executor=threads
+            )
         return runner
 
     @staticmethod

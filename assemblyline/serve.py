@@ -21,8 +21,9 @@ def main(argv: list[str] | None = None) -> None:
     register_on_start()
     # After the application is imported: what start-up made is frozen out of the collector.
     tune_process()
-    CommandLineInterface().run([*(sys.argv[1:] if argv is None else argv),
-                                "assemblyline.asgi:application"])
+    CommandLineInterface().run(
+        [*(sys.argv[1:] if argv is None else argv), "assemblyline.asgi:application"]
+    )
 
 
 if __name__ == "__main__":

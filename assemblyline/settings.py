@@ -207,9 +207,11 @@ if REDIS_SENTINELS:
         "master_name": REDIS_SENTINEL_MASTER,
         "db": int(_redis_db),
         "socket_connect_timeout": 0.5,
-        "sentinel_kwargs": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5,
-                            **({"password": REDIS_SENTINEL_PASSWORD}
-                               if REDIS_SENTINEL_PASSWORD else {})},
+        "sentinel_kwargs": {
+            "socket_connect_timeout": 0.5,
+            "socket_timeout": 0.5,
+            **({"password": REDIS_SENTINEL_PASSWORD} if REDIS_SENTINEL_PASSWORD else {}),
+        },
     }
     if _redis_url.password:
         REDIS_SENTINEL_PRIMARY["password"] = unquote(_redis_url.password)
@@ -270,7 +272,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "unified-assembly-line",
     "DESCRIPTION": (
         "One build assembly line (SPEC → BUILD → TEST → PRODUCTION) for a fleet of AI coding "
-        "executors. Every error answers `{\"error\": {\"code\", \"message\", \"status\"}}`."
+        'executors. Every error answers `{"error": {"code", "message", "status"}}`.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -401,21 +403,46 @@ ASSEMBLY_LINE_VERIFIERS: list[dict[str, object]] = [
     },
     *(
         [
-            {"NAME": "verification.checks.live.HealthCheck", "LEVEL": 1,
-             "OPTIONS": {"timeout": LIVE_TIMEOUT, "healthy_statuses": HEALTHY_STATUSES}},
-            {"NAME": "verification.checks.live.EndpointsCheck", "LEVEL": 1,
-             "OPTIONS": {"timeout": LIVE_TIMEOUT}},
-            {"NAME": "verification.checks.live.MalformedBodyCheck", "LEVEL": 1,
-             "OPTIONS": {"timeout": LIVE_TIMEOUT}},
-            {"NAME": "verification.checks.live.UdcComplianceCheck", "LEVEL": 2,
-             "OPTIONS": {"timeout": LIVE_TIMEOUT}},
-            {"NAME": "verification.checks.live.RegistryCheck", "LEVEL": 2,
-             "OPTIONS": {"timeout": LIVE_TIMEOUT}},
-            {"NAME": "verification.checks.live_production.NoTracebackCheck", "LEVEL": 5,
-             "OPTIONS": {"timeout": LIVE_TIMEOUT}},
-            {"NAME": "verification.checks.live_production.ProductionProbeCheck", "LEVEL": 6,
-             "OPTIONS": {"timeout": LIVE_TIMEOUT, "requests": LIVE_PROBE_REQUESTS, "p95_ms": 500,
-                         "healthy_statuses": HEALTHY_STATUSES}},
+            {
+                "NAME": "verification.checks.live.HealthCheck",
+                "LEVEL": 1,
+                "OPTIONS": {"timeout": LIVE_TIMEOUT, "healthy_statuses": HEALTHY_STATUSES},
+            },
+            {
+                "NAME": "verification.checks.live.EndpointsCheck",
+                "LEVEL": 1,
+                "OPTIONS": {"timeout": LIVE_TIMEOUT},
+            },
+            {
+                "NAME": "verification.checks.live.MalformedBodyCheck",
+                "LEVEL": 1,
+                "OPTIONS": {"timeout": LIVE_TIMEOUT},
+            },
+            {
+                "NAME": "verification.checks.live.UdcComplianceCheck",
+                "LEVEL": 2,
+                "OPTIONS": {"timeout": LIVE_TIMEOUT},
+            },
+            {
+                "NAME": "verification.checks.live.RegistryCheck",
+                "LEVEL": 2,
+                "OPTIONS": {"timeout": LIVE_TIMEOUT},
+            },
+            {
+                "NAME": "verification.checks.live_production.NoTracebackCheck",
+                "LEVEL": 5,
+                "OPTIONS": {"timeout": LIVE_TIMEOUT},
+            },
+            {
+                "NAME": "verification.checks.live_production.ProductionProbeCheck",
+                "LEVEL": 6,
+                "OPTIONS": {
+                    "timeout": LIVE_TIMEOUT,
+                    "requests": LIVE_PROBE_REQUESTS,
+                    "p95_ms": 500,
+                    "healthy_statuses": HEALTHY_STATUSES,
+                },
+            },
         ]
         if LIVE_CHECKS
         else []
@@ -495,6 +522,7 @@ HANDOFF_PROGRESS_MESSAGES = envint("HANDOFF_PROGRESS_MESSAGES", 5)
 # subscriptable at run time without this.
 django_stubs_ext.monkeypatch()
 
+
 # --- Security (issue 16; docs/security.md) ------------------------------------------------
 # One block so that it merges cleanly: SECRET_KEY, and (below) brute-force limits, CSP, TLS.
 def embedded_secret_key(path: Path) -> str:
@@ -547,8 +575,10 @@ if SECURE:
 # Content-Security-Policy (django-csp) on every HTML page (dashboard, admin, Swagger UI):
 # scripts only from our own origin, so text an intent carries can never run as code.
 # Inline styles stay allowed: the admin and Swagger UI use them, and they cannot run code.
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-                  "csp.middleware.CSPMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

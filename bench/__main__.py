@@ -44,13 +44,16 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered))) - 1))],
-                 2)
+    return round(ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered))) - 1))], 2)
 
 
 def figures(values: list[float]) -> dict[str, Any]:
-    return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
-            "p99": percentile(values, 99)}
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+    }
 
 
 def recreate(name: str) -> None:
@@ -60,16 +63,27 @@ def recreate(name: str) -> None:
 
 
 def server_env(database: str) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": PG + database, "REDIS_URL": REDIS,
-            "DJANGO_SETTINGS_MODULE": "assemblyline.settings", "SECRET_KEY": "bench",
-            "LIVE_CHECKS": "false", "REAPER": "true", "PYTHONUNBUFFERED": "1",
-            "DB_POOL": "true",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+    return {
+        **os.environ,
+        "DATABASE_URL": PG + database,
+        "REDIS_URL": REDIS,
+        "DJANGO_SETTINGS_MODULE": "assemblyline.settings",
+        "SECRET_KEY": "bench",
+        "LIVE_CHECKS": "false",
+        "REAPER": "true",
+        "PYTHONUNBUFFERED": "1",
+        "DB_POOL": "true",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
 
 
 def migrate(database: str) -> None:
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT,
-                   env=server_env(database), check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"],
+        cwd=ROOT,
+        env=server_env(database),
+        check=True,
+    )
 
 
 def free_port() -> int:
@@ -85,10 +99,21 @@ class Daphne:
         self.log = open(RESULTS / f"server-{self.port}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             # BENCH_SERVER_CMD: e.g. a script that runs Daphne under a profiler.
-            [sys.executable,
-             *os.environ.get("BENCH_SERVER_CMD", "-m assemblyline.serve").split(),
-             "-b", "127.0.0.1", "-p", str(self.port), "-v", "0"],
-            cwd=ROOT, env=server_env(database), stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                *os.environ.get("BENCH_SERVER_CMD", "-m assemblyline.serve").split(),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-v",
+                "0",
+            ],
+            cwd=ROOT,
+            env=server_env(database),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         for _ in range(200):
             try:
                 if httpx.get(self.url + "/health", timeout=1).status_code == 200:
@@ -120,9 +145,21 @@ class Daphne:
 
 
 def setup_django() -> None:
-    os.environ.update({k: v for k, v in server_env(BENCH_DB).items()
-                       if k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE",
-                                "SECRET_KEY", "LIVE_CHECKS", "ALLOWED_HOSTS")})
+    os.environ.update(
+        {
+            k: v
+            for k, v in server_env(BENCH_DB).items()
+            if k
+            in (
+                "DATABASE_URL",
+                "REDIS_URL",
+                "DJANGO_SETTINGS_MODULE",
+                "SECRET_KEY",
+                "LIVE_CHECKS",
+                "ALLOWED_HOSTS",
+            )
+        }
+    )
     os.environ["DB_POOL"] = "false"  # the orchestrator only; server_env() turns it on
     sys.path.insert(0, str(ROOT))
     import django
@@ -138,13 +175,19 @@ def make_tokens(count: int) -> dict[str, Any]:
 
     fleet_tokens = []
     for n in range(count):
-        executor = Executor.objects.create(executor_id=f"ex-{n:03d}",
-                                           environment="local" if n % 2 else "server")
-        fleet_tokens.append((executor.pk, token_create(name=executor.pk, role=Role.EXECUTOR,
-                                                       executor=executor)[1]))
+        executor = Executor.objects.create(
+            executor_id=f"ex-{n:03d}", environment="local" if n % 2 else "server"
+        )
+        fleet_tokens.append(
+            (executor.pk, token_create(name=executor.pk, role=Role.EXECUTOR, executor=executor)[1])
+        )
     user = get_user_model().objects.create_superuser("bench", "b@example.com", "bench")
-    return {"fleet": fleet_tokens, "submitter": token_create(name="feed", role=Role.SUBMITTER)[1],
-            "viewer": token_create(name="viewer", role=Role.VIEWER)[1], "user": user}
+    return {
+        "fleet": fleet_tokens,
+        "submitter": token_create(name="feed", role=Role.SUBMITTER)[1],
+        "viewer": token_create(name="viewer", role=Role.VIEWER)[1],
+        "user": user,
+    }
 
 
 def flush_redis() -> None:
@@ -168,16 +211,36 @@ def profile(server: Daphne, seconds: float, name: str) -> subprocess.Popen[bytes
     if not os.environ.get("BENCH_PROFILE"):
         return None
     return subprocess.Popen(
-        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
-         str(server.process.pid), "--duration", str(int(seconds)), "--format", "raw",
-         "--nonblocking", *os.environ.get("BENCH_PROFILE_FLAGS", "--gil").split(), "-o",
-         str(RESULTS / f"profile-{name}.txt")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(server.process.pid),
+            "--duration",
+            str(int(seconds)),
+            "--format",
+            "raw",
+            "--nonblocking",
+            *os.environ.get("BENCH_PROFILE_FLAGS", "--gil").split(),
+            "-o",
+            str(RESULTS / f"profile-{name}.txt"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
-def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: int,
-             viewers: int, seconds: float, interval: float = 0.0,
-             claims_only: bool = False) -> dict[str, Any]:
+def scenario(
+    name: str,
+    tokens: dict[str, Any],
+    *,
+    processes: int,
+    executors: int,
+    viewers: int,
+    seconds: float,
+    interval: float = 0.0,
+    claims_only: bool = False,
+) -> dict[str, Any]:
     print(f"--- {name}", flush=True)
     load.reset(PG + BENCH_DB)
     flush_redis()
@@ -186,7 +249,8 @@ def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: in
     chosen = tokens["fleet"][:executors]
     # Claims only: executors never hand work back, so they may hold any number at once.
     Executor.objects.filter(pk__in=[e for e, _ in chosen]).update(
-        max_concurrent=30_000 if claims_only else 1)
+        max_concurrent=30_000 if claims_only else 1
+    )
     load.bulk(PG + BENCH_DB, count=20_000, spec=fleet.SPEC, prefix="w")
     servers = [Daphne(BENCH_DB) for _ in range(processes)]
     urls = [s.url for s in servers]
@@ -199,20 +263,26 @@ def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: in
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline and ready.value < viewers:
                 time.sleep(0.2)
-            print(f"{ready.value} viewers have their snapshot; peak RSS so far "
-                  f"{[s.peak_rss_mb() for s in servers]} MB", flush=True)
+            print(
+                f"{ready.value} viewers have their snapshot; peak RSS so far "
+                f"{[s.peak_rss_mb() for s in servers]} MB",
+                flush=True,
+            )
             time.sleep(1)
         profiler = profile(servers[0], seconds, f"{processes}p-{executors}e")
         cpu0 = [s.cpu_seconds() for s in servers]
         wall0 = time.monotonic()
         groups = [chosen[i::4] for i in range(4)]
-        workers = [spawn(fleet.executors, urls[i % len(urls)], group, seconds, interval,
-                         claims_only) for i, group in enumerate(groups)]
+        workers = [
+            spawn(fleet.executors, urls[i % len(urls)], group, seconds, interval, claims_only)
+            for i, group in enumerate(groups)
+        ]
         feeder = spawn(fleet.submitter, urls[0], tokens["submitter"], seconds, SUBMITS_PER_SECOND)
         results = [out.get(timeout=seconds + 120) for _, out in workers]
         wall = time.monotonic() - wall0
-        cpu = [round((s.cpu_seconds() - c) / wall * 100, 1) for s, c in zip(servers, cpu0,
-                                                                             strict=True)]
+        cpu = [
+            round((s.cpu_seconds() - c) / wall * 100, 1) for s, c in zip(servers, cpu0, strict=True)
+        ]
         rss = [s.peak_rss_mb() for s in servers]
         fed = feeder[1].get(timeout=60)
         if profiler is not None:
@@ -224,26 +294,42 @@ def scenario(name: str, tokens: dict[str, Any], *, processes: int, executors: in
     finally:
         for server in servers:
             server.stop()
-    merged: dict[str, list[float]] = {k: [] for k in ("claim", "claim_empty", "progress",
-                                                      "complete")}
+    merged: dict[str, list[float]] = {
+        k: [] for k in ("claim", "claim_empty", "progress", "complete")
+    }
     for result in results:
         for key in merged:
             merged[key] += result[key]
     cycles = sum(r["cycles"] for r in results)
     summary = {
-        "name": name, "processes": processes, "executors": executors, "viewers": viewers,
-        "interval": interval, "claims_only": claims_only,
+        "name": name,
+        "processes": processes,
+        "executors": executors,
+        "viewers": viewers,
+        "interval": interval,
+        "claims_only": claims_only,
         "offered_per_second": round(executors / interval) if interval else None,
-        "seconds": round(wall, 1), "cycles": cycles,
+        "seconds": round(wall, 1),
+        "cycles": cycles,
         "cycles_per_second": round(cycles / wall, 1),
         "claims_per_second": round(len(merged["claim"]) / wall, 1),
         "requests_per_second": round(sum(len(v) for v in merged.values()) / wall, 1),
-        "errors": sum(r["errors"] for r in results), "submitted": fed["submitted"],
+        "errors": sum(r["errors"] for r in results),
+        "submitted": fed["submitted"],
         "endpoints": {k: figures(v) for k, v in merged.items()},
-        "websocket_ms": ws, "cpu_percent": cpu, "peak_rss_mb": rss,
+        "websocket_ms": ws,
+        "cpu_percent": cpu,
+        "peak_rss_mb": rss,
     }
-    print(json.dumps({k: summary[k] for k in ("cycles_per_second", "claims_per_second",
-                                              "cpu_percent", "peak_rss_mb")}), flush=True)
+    print(
+        json.dumps(
+            {
+                k: summary[k]
+                for k in ("cycles_per_second", "claims_per_second", "cpu_percent", "peak_rss_mb")
+            }
+        ),
+        flush=True,
+    )
     print(json.dumps(summary["endpoints"]), json.dumps(ws), flush=True)
     return summary
 
@@ -254,8 +340,7 @@ def idle_long_poll(tokens: dict[str, Any], count: int, seconds: float) -> dict[s
     flush_redis()
     server = Daphne(BENCH_DB)
     try:
-        process, polls = spawn(fleet.idle_pollers, server.url, tokens["fleet"][:count],
-                               seconds + 5)
+        process, polls = spawn(fleet.idle_pollers, server.url, tokens["fleet"][:count], seconds + 5)
         time.sleep(5)  # all connected and waiting
         before = httpx.get(server.url + "/state").json()["requests_total"]
         cpu0, wall0 = server.cpu_seconds(), time.monotonic()
@@ -270,9 +355,14 @@ def idle_long_poll(tokens: dict[str, Any], count: int, seconds: float) -> dict[s
         process.terminate()
     finally:
         server.stop()
-    result = {"executors": count, "seconds": round(wall, 1), "cpu_percent_of_one_core":
-              round(cpu, 2), "requests": made, "requests_per_minute": round(made / wall * 60),
-              "polls": held}
+    result = {
+        "executors": count,
+        "seconds": round(wall, 1),
+        "cpu_percent_of_one_core": round(cpu, 2),
+        "requests": made,
+        "requests_per_minute": round(made / wall * 60),
+        "polls": held,
+    }
     print(json.dumps(result), flush=True)
     return result
 
@@ -292,8 +382,11 @@ def scaling(tokens: dict[str, Any], sizes: list[int], history: int) -> dict[str,
 
     from executors.models import Executor
 
-    print(f"--- scaling: claims at {sizes} queued, /state and the dashboard with {history} "
-          "in history", flush=True)
+    print(
+        f"--- scaling: claims at {sizes} queued, /state and the dashboard with {history} "
+        "in history",
+        flush=True,
+    )
     load.reset(PG + BENCH_DB)
     flush_redis()
     executor_id, token = tokens["fleet"][1]
@@ -305,38 +398,53 @@ def scaling(tokens: dict[str, Any], sizes: list[int], history: int) -> dict[str,
     session.create()
     loaded, steps = 0, []
     for size in sizes:
-        load.bulk(PG + BENCH_DB, count=size - loaded, start=loaded + 1, spec=fleet.SPEC,
-                  prefix="s")
+        load.bulk(PG + BENCH_DB, count=size - loaded, start=loaded + 1, spec=fleet.SPEC, prefix="s")
         loaded = size
         server = Daphne(BENCH_DB)
         try:
-            with httpx.Client(base_url=server.url, timeout=30,
-                              headers={"Authorization": f"Bearer {token}"}) as http:
-                timed_gets(http, "/assembly-line/work/next", 20,
-                           params={"executor_id": executor_id})  # warm
-                claims = timed_gets(http, "/assembly-line/work/next", 300,
-                                    params={"executor_id": executor_id})
+            with httpx.Client(
+                base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+            ) as http:
+                timed_gets(
+                    http, "/assembly-line/work/next", 20, params={"executor_id": executor_id}
+                )  # warm
+                claims = timed_gets(
+                    http, "/assembly-line/work/next", 300, params={"executor_id": executor_id}
+                )
                 state = timed_gets(http, "/assembly-line/state", 100)
         finally:
             server.stop()
         steps.append({"queued": size, "claim_ms": figures(claims), "state_ms": figures(state)})
         print(json.dumps(steps[-1]), flush=True)
-    load.bulk(PG + BENCH_DB, count=history, start=10_000_001, status="completed",
-              phase="production", prefix="h", spec=fleet.SPEC)
+    load.bulk(
+        PG + BENCH_DB,
+        count=history,
+        start=10_000_001,
+        status="completed",
+        phase="production",
+        prefix="h",
+        spec=fleet.SPEC,
+    )
     server = Daphne(BENCH_DB)
     try:
-        with httpx.Client(base_url=server.url, timeout=30,
-                          headers={"Authorization": f"Bearer {token}"}) as http:
+        with httpx.Client(
+            base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
             timed_gets(http, "/assembly-line/state", 10)
             state = timed_gets(http, "/assembly-line/state", 100)
-        with httpx.Client(base_url=server.url, timeout=30,
-                          cookies={"sessionid": session.session_key}) as http:
+        with httpx.Client(
+            base_url=server.url, timeout=30, cookies={"sessionid": session.session_key}
+        ) as http:
             timed_gets(http, "/assembly-line/dashboard", 5)
             page = timed_gets(http, "/assembly-line/dashboard", 50)
     finally:
         server.stop()
-    with_history = {"queued": loaded, "history": history, "state_ms": figures(state),
-                    "dashboard_ms": figures(page)}
+    with_history = {
+        "queued": loaded,
+        "history": history,
+        "state_ms": figures(state),
+        "dashboard_ms": figures(page),
+    }
     print(json.dumps(with_history), flush=True)
     return {"steps": steps, "with_history": with_history}
 
@@ -346,35 +454,75 @@ def references(clients: int, quick: bool) -> dict[str, Any]:
     select = refs.captured_claim_select()
     recreate(PGBENCH_DB)
     migrate(PGBENCH_DB)
-    subprocess.run([sys.executable, "manage.py", "createtoken", "--role", "executor",
-                    "--executor-id", "pgbench", "--environment", "server"], cwd=ROOT,
-                   env=server_env(PGBENCH_DB), check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "createtoken",
+            "--role",
+            "executor",
+            "--executor-id",
+            "pgbench",
+            "--environment",
+            "server",
+        ],
+        cwd=ROOT,
+        env=server_env(PGBENCH_DB),
+        check=True,
+        capture_output=True,
+    )
     load.bulk(PG + PGBENCH_DB, count=300_000, spec="x", prefix="p")
     pg = refs.pgbench(PGBENCH_DB, select, clients, 5 if quick else 10)
     recreate(PROC_DB)
-    proc = refs.procrastinate(f"postgresql://postgres@127.0.0.1:5432/{PROC_DB}",
-                              jobs=2000 if quick else 5000, concurrency=10)
-    print(json.dumps({"pgbench": pg["claims_per_second"],
-                      "procrastinate": proc["jobs_per_second"]}), flush=True)
+    proc = refs.procrastinate(
+        f"postgresql://postgres@127.0.0.1:5432/{PROC_DB}",
+        jobs=2000 if quick else 5000,
+        concurrency=10,
+    )
+    print(
+        json.dumps({"pgbench": pg["claims_per_second"], "procrastinate": proc["jobs_per_second"]}),
+        flush=True,
+    )
     return {"pgbench": pg, "procrastinate": proc}
 
 
 # (key, name, load): the report's targets read them by key.
 SCENARIOS: list[tuple[str, str, dict[str, Any]]] = [
-    ("claims-1p", "claims only, 1 process, 50 executors",
-     {"processes": 1, "executors": 50, "viewers": 0, "claims_only": True}),
-    ("claims-2p", "claims only, 2 processes, 50 executors",
-     {"processes": 2, "executors": 50, "viewers": 0, "claims_only": True}),
-    ("sat-50", "1 process, 50 executors, 100 viewers",
-     {"processes": 1, "executors": 50, "viewers": 100}),
-    ("paced-50", "1 process, 50 executors (1 call/s each), 100 viewers",
-     {"processes": 1, "executors": 50, "viewers": 100, "interval": 1.0}),
-    ("sat-200-1p", "1 process, 200 executors, 1000 viewers",
-     {"processes": 1, "executors": 200, "viewers": 1000}),
-    ("sat-200-2p", "2 processes, 200 executors, 1000 viewers",
-     {"processes": 2, "executors": 200, "viewers": 1000}),
-    ("paced-200-2p", "2 processes, 200 executors (1 call/2 s each), 1000 viewers",
-     {"processes": 2, "executors": 200, "viewers": 1000, "interval": 2.0}),
+    (
+        "claims-1p",
+        "claims only, 1 process, 50 executors",
+        {"processes": 1, "executors": 50, "viewers": 0, "claims_only": True},
+    ),
+    (
+        "claims-2p",
+        "claims only, 2 processes, 50 executors",
+        {"processes": 2, "executors": 50, "viewers": 0, "claims_only": True},
+    ),
+    (
+        "sat-50",
+        "1 process, 50 executors, 100 viewers",
+        {"processes": 1, "executors": 50, "viewers": 100},
+    ),
+    (
+        "paced-50",
+        "1 process, 50 executors (1 call/s each), 100 viewers",
+        {"processes": 1, "executors": 50, "viewers": 100, "interval": 1.0},
+    ),
+    (
+        "sat-200-1p",
+        "1 process, 200 executors, 1000 viewers",
+        {"processes": 1, "executors": 200, "viewers": 1000},
+    ),
+    (
+        "sat-200-2p",
+        "2 processes, 200 executors, 1000 viewers",
+        {"processes": 2, "executors": 200, "viewers": 1000},
+    ),
+    (
+        "paced-200-2p",
+        "2 processes, 200 executors (1 call/2 s each), 1000 viewers",
+        {"processes": 2, "executors": 200, "viewers": 1000, "interval": 2.0},
+    ),
 ]
 
 
@@ -382,13 +530,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="short runs, 100k not 1M")
     parser.add_argument("--no-readme", action="store_true")
-    parser.add_argument("--only", choices=["scenarios", "idle", "scaling"],
-                        help="one part alone (no report)")
+    parser.add_argument(
+        "--only", choices=["scenarios", "idle", "scaling"], help="one part alone (no report)"
+    )
     parser.add_argument("--processes", type=int, default=1, help="with --only scenarios")
     parser.add_argument("--executors", type=int, default=50, help="with --only scenarios")
     parser.add_argument("--viewers", type=int, default=0, help="with --only scenarios")
-    parser.add_argument("--interval", type=float, default=0.0,
-                        help="with --only scenarios: one call per executor per this many s")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.0,
+        help="with --only scenarios: one call per executor per this many s",
+    )
     parser.add_argument("--claims-only", action="store_true", help="with --only scenarios")
     parser.add_argument("--seconds", type=float, help="length of each load scenario")
     args = parser.parse_args()
@@ -401,10 +554,17 @@ def main() -> int:
     load.bulk(PG + BENCH_DB, count=10, spec=fleet.SPEC, prefix="c")
     started = time.time()
     if args.only == "scenarios":
-        scenario(f"{args.processes} process(es), {args.executors} executors, {args.viewers} "
-                 f"viewers, interval {args.interval}, claims only {args.claims_only}", tokens,
-                 processes=args.processes, executors=args.executors, viewers=args.viewers,
-                 seconds=seconds, interval=args.interval, claims_only=args.claims_only)
+        scenario(
+            f"{args.processes} process(es), {args.executors} executors, {args.viewers} "
+            f"viewers, interval {args.interval}, claims only {args.claims_only}",
+            tokens,
+            processes=args.processes,
+            executors=args.executors,
+            viewers=args.viewers,
+            seconds=seconds,
+            interval=args.interval,
+            claims_only=args.claims_only,
+        )
         return 0
     if args.only == "idle":
         idle_long_poll(tokens, 200, 30)
@@ -415,18 +575,25 @@ def main() -> int:
     paced = seconds if args.quick else max(seconds, PACED_SECONDS)
     result: dict[str, Any] = {
         "paced_seconds": paced,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "references": references(50, args.quick),
         "scenarios": [
-            {"key": key, **scenario(name, tokens, seconds=paced if kw.get("interval")
-                                    else seconds, **kw)}
+            {
+                "key": key,
+                **scenario(name, tokens, seconds=paced if kw.get("interval") else seconds, **kw),
+            }
             for key, name, kw in SCENARIOS
         ],
         "idle_long_poll": idle_long_poll(tokens, 200, 15 if args.quick else 30),
-        "scaling": scaling(tokens, [1_000, 10_000, 100_000] if args.quick
-                           else [1_000, 100_000, 1_000_000],
-                           100_000 if args.quick else 1_000_000),
+        "scaling": scaling(
+            tokens,
+            [1_000, 10_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000],
+            100_000 if args.quick else 1_000_000,
+        ),
     }
     result["seconds"] = round(time.time() - started)
     from bench.report import write

@@ -31,16 +31,26 @@ None
 
 ARTIFACTS = {
     "build": {"build_output": "ok", "commit": "b", "files": ["app.py"]},
-    "test": {"test_results": {"passed": 10, "failed": 0, "skipped": 0, "coverage": 90.0},
-             "quality": {"lint_errors": 0, "type_errors": 0, "warnings": []},
-             "security": {"high": 0, "medium": 0, "low": 0, "secrets": 0}},
-    "production": {"rollback_plan": "previous", "files": ["README.md", "SPEC.md",
-                                                         "docs/api.md", "Dockerfile"]},
+    "test": {
+        "test_results": {"passed": 10, "failed": 0, "skipped": 0, "coverage": 90.0},
+        "quality": {"lint_errors": 0, "type_errors": 0, "warnings": []},
+        "security": {"high": 0, "medium": 0, "low": 0, "secrets": 0},
+    },
+    "production": {
+        "rollback_plan": "previous",
+        "files": ["README.md", "SPEC.md", "docs/api.md", "Dockerfile"],
+    },
 }
 
 
-def executors(url: str, fleet: list[tuple[str, str]], seconds: float, interval: float,
-              claims_only: bool, out: Any) -> None:
+def executors(
+    url: str,
+    fleet: list[tuple[str, str]],
+    seconds: float,
+    interval: float,
+    claims_only: bool,
+    out: Any,
+) -> None:
     """Threads, one per executor; latencies in ms per endpoint, cycles (completes).
 
     interval 0: each executor calls again as soon as it has its answer (a closed loop: the
@@ -50,18 +60,25 @@ def executors(url: str, fleet: list[tuple[str, str]], seconds: float, interval: 
     complete: the HTTP claim rate, beside pgbench's."""
     stop = time.monotonic() + seconds
     lock = threading.Lock()
-    result: dict[str, Any] = {"claim": [], "claim_empty": [], "progress": [], "complete": [],
-                              "cycles": 0, "errors": 0}
+    result: dict[str, Any] = {
+        "claim": [],
+        "claim_empty": [],
+        "progress": [],
+        "complete": [],
+        "cycles": 0,
+        "errors": 0,
+    }
 
     def run(executor_id: str, token: str) -> None:
-        local: dict[str, Any] = {k: [] for k in ("claim", "claim_empty", "progress",
-                                                 "complete")}
+        local: dict[str, Any] = {k: [] for k in ("claim", "claim_empty", "progress", "complete")}
         cycles = errors = 0
         # Executors start spread over a whole cycle (5 calls), so that their claims, progress
         # reports and completes are not all made in the same second.
         time.sleep(random.uniform(0, 5 * interval))
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                          timeout=30) as http:
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as http:
+
             def timed(kind: str, method: str, path: str, **kw: Any) -> dict[str, Any] | None:
                 """The answer's JSON body (None for an error), its latency recorded under
                 `kind` (a claim that got nothing under claim_empty)."""
@@ -84,8 +101,15 @@ def executors(url: str, fleet: list[tuple[str, str]], seconds: float, interval: 
                 return body
 
             while time.monotonic() < stop:
-                body = timed("claim", "GET", "/assembly-line/work/next",
-                             params={"executor_id": executor_id}) or {}
+                body = (
+                    timed(
+                        "claim",
+                        "GET",
+                        "/assembly-line/work/next",
+                        params={"executor_id": executor_id},
+                    )
+                    or {}
+                )
                 if not body.get("assigned"):
                     time.sleep(0.02)
                     continue
@@ -93,12 +117,30 @@ def executors(url: str, fleet: list[tuple[str, str]], seconds: float, interval: 
                     continue
                 intent, phase = body["intent"]["id"], body["intent"]["current_phase"]
                 for step in (0.25, 0.5, 0.75):
-                    timed("progress", "POST", "/assembly-line/work/progress", json={
-                        "intent_id": intent, "executor_id": executor_id, "phase": phase,
-                        "progress": step, "message": f"{phase} {step}"})
-                done = timed("complete", "POST", "/assembly-line/work/complete", json={
-                    "intent_id": intent, "executor_id": executor_id, "status": "completed",
-                    "phase": phase, "artifacts": ARTIFACTS[phase]})
+                    timed(
+                        "progress",
+                        "POST",
+                        "/assembly-line/work/progress",
+                        json={
+                            "intent_id": intent,
+                            "executor_id": executor_id,
+                            "phase": phase,
+                            "progress": step,
+                            "message": f"{phase} {step}",
+                        },
+                    )
+                done = timed(
+                    "complete",
+                    "POST",
+                    "/assembly-line/work/complete",
+                    json={
+                        "intent_id": intent,
+                        "executor_id": executor_id,
+                        "status": "completed",
+                        "phase": phase,
+                        "artifacts": ARTIFACTS[phase],
+                    },
+                )
                 if done is not None:
                     cycles += 1
         with lock:
@@ -118,11 +160,14 @@ def executors(url: str, fleet: list[tuple[str, str]], seconds: float, interval: 
 def submitter(url: str, token: str, seconds: float, per_second: float, out: Any) -> None:
     stop = time.monotonic() + seconds
     sent = 0
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                      timeout=30) as http:
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
         while time.monotonic() < stop:
-            http.post("/assembly-line/intent", json={"title": f"fed-{sent}", "spec_text": SPEC,
-                                                     "priority": 5})
+            http.post(
+                "/assembly-line/intent",
+                json={"title": f"fed-{sent}", "spec_text": SPEC, "priority": 5},
+            )
             sent += 1
             time.sleep(1 / per_second)
     out.put({"submitted": sent})
@@ -173,12 +218,15 @@ async def silent_viewer(url: str, token: str, ready: Any) -> asyncio.Transport:
     once the snapshot has begun to arrive."""
     host, _, port = url.removeprefix("http://").partition(":")
     key = base64.b64encode(os.urandom(16)).decode()
-    transport, drain = await asyncio.get_running_loop().create_connection(
-        Drain, host, int(port))
-    transport.write((f"GET /ws/assembly-line/?batch=1 HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                     f"Authorization: Bearer {token}\r\n\r\n").encode())
+    transport, drain = await asyncio.get_running_loop().create_connection(Drain, host, int(port))
+    transport.write(
+        (
+            f"GET /ws/assembly-line/?batch=1 HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {token}\r\n\r\n"
+        ).encode()
+    )
     head = await drain.upgraded
     assert head and head.startswith(b"HTTP/1.1 101"), head[:40]
     await drain.started
@@ -200,8 +248,7 @@ async def read_in_bulk(transports: list[asyncio.Transport], deadline: float) -> 
         transport.close()
 
 
-def viewers(urls: list[str], token: str, count: int, seconds: float, ready: Any,
-            out: Any) -> None:
+def viewers(urls: list[str], token: str, count: int, seconds: float, ready: Any, out: Any) -> None:
     """`count` WebSocket clients spread over the servers, connected as the dashboard connects
     (`?batch=1`); latency = arrival − the event's timestamp (written in the committing
     transaction), on every TIMED_EVERY-th viewer. `ready` counts those that have (begun to
@@ -213,9 +260,12 @@ def viewers(urls: list[str], token: str, count: int, seconds: float, ready: Any,
 
     async def timed(url: str, deadline: float) -> None:
         nonlocal connected
-        async with connect(url.replace("http", "ws") + "/ws/assembly-line/?batch=1",
-                           additional_headers={"Authorization": f"Bearer {token}"},
-                           max_size=None, open_timeout=60) as ws:
+        async with connect(
+            url.replace("http", "ws") + "/ws/assembly-line/?batch=1",
+            additional_headers={"Authorization": f"Bearer {token}"},
+            max_size=None,
+            open_timeout=60,
+        ) as ws:
             connected += 1
             snapshot = json.loads(await ws.recv())
             assert snapshot["type"] == "snapshot", snapshot["type"]
@@ -254,14 +304,16 @@ def viewers(urls: list[str], token: str, count: int, seconds: float, ready: Any,
         deadline = time.monotonic() + seconds
         tasks = [asyncio.create_task(read_in_bulk(silent, deadline))]
         for start in range(0, count, 100):
-            tasks += [asyncio.create_task(one(n, deadline))
-                      for n in range(start, min(start + 100, count))]
+            tasks += [
+                asyncio.create_task(one(n, deadline)) for n in range(start, min(start + 100, count))
+            ]
             await asyncio.sleep(0.2)
         await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
-    out.put({"latencies": latencies, "connected": connected,
-             "timed": len(range(0, count, TIMED_EVERY))})
+    out.put(
+        {"latencies": latencies, "connected": connected, "timed": len(range(0, count, TIMED_EVERY))}
+    )
 
 
 def idle_pollers(url: str, fleet: list[tuple[str, str]], seconds: float, out: Any) -> None:
@@ -272,13 +324,15 @@ def idle_pollers(url: str, fleet: list[tuple[str, str]], seconds: float, out: An
     lock = threading.Lock()
 
     def run(executor_id: str, token: str) -> None:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                          timeout=60) as http:
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as http:
             while True:
                 start = time.perf_counter()
                 try:
-                    response = http.get("/assembly-line/work/next",
-                                        params={"executor_id": executor_id, "wait": 30})
+                    response = http.get(
+                        "/assembly-line/work/next", params={"executor_id": executor_id, "wait": 30}
+                    )
                     answer = str(response.status_code)
                 except httpx.HTTPError as exc:
                     answer = type(exc).__name__
@@ -291,6 +345,11 @@ def idle_pollers(url: str, fleet: list[tuple[str, str]], seconds: float, out: An
     time.sleep(seconds)
     with lock:
         ordered = sorted(held)
-        out.put({"polls": len(ordered), "answers": dict(answers),
-                 "held_p50_s": round(ordered[len(ordered) // 2], 2) if ordered else None,
-                 "held_min_s": round(ordered[0], 2) if ordered else None})
+        out.put(
+            {
+                "polls": len(ordered),
+                "answers": dict(answers),
+                "held_p50_s": round(ordered[len(ordered) // 2], 2) if ordered else None,
+                "held_min_s": round(ordered[0], 2) if ordered else None,
+            }
+        )

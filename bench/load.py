@@ -24,22 +24,40 @@ FROM generate_series(%(start)s::bigint, %(stop)s::bigint) AS n
 """
 
 
-def bulk(conninfo: str, *, count: int, start: int = 1, status: str = "queued",
-         phase: str = "build", prefix: str = "q", spec: str = "", batch: int = 200_000) -> None:
+def bulk(
+    conninfo: str,
+    *,
+    count: int,
+    start: int = 1,
+    status: str = "queued",
+    phase: str = "build",
+    prefix: str = "q",
+    spec: str = "",
+    batch: int = 200_000,
+) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         done = 0
         while done < count:
             n = min(batch, count - done)
-            conn.execute(INSERT, {
-                "prefix": prefix, "spec": spec, "status": status, "phase": phase,
-                "level": 6 if status == "completed" else 0,
-                "finished": None if status == "queued" else datetime.now(UTC),
-                "start": start + done, "stop": start + done + n - 1})
+            conn.execute(
+                INSERT,
+                {
+                    "prefix": prefix,
+                    "spec": spec,
+                    "status": status,
+                    "phase": phase,
+                    "level": 6 if status == "completed" else 0,
+                    "finished": None if status == "queued" else datetime.now(UTC),
+                    "start": start + done,
+                    "stop": start + done + n - 1,
+                },
+            )
             done += n
         conn.execute("ANALYZE intents_intent")
 
 
 def reset(conninfo: str) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("TRUNCATE intents_intentevent, verification_verificationrun, "
-                     "intents_intent CASCADE")
+        conn.execute(
+            "TRUNCATE intents_intentevent, verification_verificationrun, intents_intent CASCADE"
+        )

@@ -30,12 +30,16 @@ def captured_claim_select() -> str:
     from executors.models import Executor
     from intents import services
 
-    executor, _ = Executor.objects.get_or_create(executor_id="pgbench",
-                                                 defaults={"environment": "server"})
+    executor, _ = Executor.objects.get_or_create(
+        executor_id="pgbench", defaults={"environment": "server"}
+    )
     with CaptureQueriesContext(connection) as queries:
         services.work_claim(executor_id=executor.pk, actor="pgbench")
-    selects = [q["sql"] for q in queries.captured_queries if "SKIP LOCKED" in q["sql"]
-               and "intents_intent" in q["sql"]]
+    selects = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "SKIP LOCKED" in q["sql"] and "intents_intent" in q["sql"]
+    ]
     if not selects:
         raise RuntimeError("no SKIP LOCKED claim query captured")
     return selects[-1]
@@ -45,14 +49,36 @@ def pgbench(database: str, select: str, clients: int, seconds: int) -> dict[str,
     script = Path(tempfile.mkdtemp()) / "claim.sql"
     script.write_text(CLAIM_UPDATE.format(select=select).replace("\n", " ") + "\n")
     run = subprocess.run(
-        ["pgbench", "-n", "-h", "127.0.0.1", "-U", "postgres", "-c", str(clients), "-j", "2",
-         "-T", str(seconds), "-f", str(script), database],
-        capture_output=True, text=True, check=True)
+        [
+            "pgbench",
+            "-n",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-c",
+            str(clients),
+            "-j",
+            "2",
+            "-T",
+            str(seconds),
+            "-f",
+            str(script),
+            database,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     tps = float(re.search(r"tps = ([\d.]+)", run.stdout).group(1))  # type: ignore[union-attr]
     latency = re.search(r"latency average = ([\d.]+) ms", run.stdout)
-    return {"clients": clients, "seconds": seconds, "claims_per_second": tps,
-            "latency_avg_ms": float(latency.group(1)) if latency else None,
-            "script": script.read_text()}
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "claims_per_second": tps,
+        "latency_avg_ms": float(latency.group(1)) if latency else None,
+        "script": script.read_text(),
+    }
 
 
 def procrastinate(conninfo: str, jobs: int, concurrency: int) -> dict[str, Any]:
@@ -69,10 +95,15 @@ def procrastinate(conninfo: str, jobs: int, concurrency: int) -> dict[str, Any]:
             await app.schema_manager.apply_schema_async()
             await noop.batch_defer_async(*({} for _ in range(jobs)))
             start = time.perf_counter()
-            await app.run_worker_async(queues=["bench"], concurrency=concurrency, wait=False,
-                                       install_signal_handlers=False)
+            await app.run_worker_async(
+                queues=["bench"], concurrency=concurrency, wait=False, install_signal_handlers=False
+            )
             return time.perf_counter() - start
 
     elapsed = asyncio.run(run())
-    return {"jobs": jobs, "concurrency": concurrency, "seconds": round(elapsed, 3),
-            "jobs_per_second": round(jobs / elapsed, 1)}
+    return {
+        "jobs": jobs,
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 3),
+        "jobs_per_second": round(jobs / elapsed, 1),
+    }

@@ -37,25 +37,44 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
     claims = max(s["claims_per_second"] for s in result["scenarios"] if s["claims_only"])
     cycles = max(s["cycles_per_second"] for s in result["scenarios"] if not s["claims_only"])
     return [
-        (f"p99 of every executor endpoint ≤ 20 ms with 50 executors, each making one call a "
-         f"second ({paced50['offered_per_second']} calls/s): {worst50:.1f} ms (with no pause "
-         f"between calls, the server saturated: {_worst_p99(sat50):.1f} ms)", "≤ 20 ms",
-         worst50 <= 20),
-        (f"claims ≥ 25% of the pgbench claim limit: {claims:.0f}/s of {pg:.0f}/s = "
-         f"{claims / pg:.1%}", "≥ 25%", claims >= 0.25 * pg),
-        (f"claim→complete cycles/s ≥ Procrastinate's no-op jobs/s: {cycles:.0f} vs "
-         f"{proc:.0f}", "≥ 1×", cycles >= proc),
-        (f"WebSocket commit→client p99 with 1,000 connections, "
-         f"{by['paced-200-2p']['offered_per_second']} calls/s: {_ms(ws_paced)} ms "
-         f"(server saturated: {_ms(ws_sat)} ms)", "≤ 100 ms",
-         ws_paced is not None and ws_paced <= 100),
-        (f"claim p99 at {steps[-1]['queued']:,} queued vs 1k: {claim_top:.1f} vs "
-         f"{claim_1k:.1f} ms ({claim_top / claim_1k:.2f}×)", "≤ 1.5×",
-         claim_top <= 1.5 * claim_1k),
-        (f"/state p99 with {result['scaling']['with_history']['history']:,} in history: "
-         f"{state_top:.1f} ms", "≤ 50 ms", state_top <= 50),
-        (f"peak RSS per process under the 200-executor load: {rss:.0f} MB", "≤ 200 MB",
-         rss <= 200),
+        (
+            f"p99 of every executor endpoint ≤ 20 ms with 50 executors, each making one call a "
+            f"second ({paced50['offered_per_second']} calls/s): {worst50:.1f} ms (with no pause "
+            f"between calls, the server saturated: {_worst_p99(sat50):.1f} ms)",
+            "≤ 20 ms",
+            worst50 <= 20,
+        ),
+        (
+            f"claims ≥ 25% of the pgbench claim limit: {claims:.0f}/s of {pg:.0f}/s = "
+            f"{claims / pg:.1%}",
+            "≥ 25%",
+            claims >= 0.25 * pg,
+        ),
+        (
+            f"claim→complete cycles/s ≥ Procrastinate's no-op jobs/s: {cycles:.0f} vs {proc:.0f}",
+            "≥ 1×",
+            cycles >= proc,
+        ),
+        (
+            f"WebSocket commit→client p99 with 1,000 connections, "
+            f"{by['paced-200-2p']['offered_per_second']} calls/s: {_ms(ws_paced)} ms "
+            f"(server saturated: {_ms(ws_sat)} ms)",
+            "≤ 100 ms",
+            ws_paced is not None and ws_paced <= 100,
+        ),
+        (
+            f"claim p99 at {steps[-1]['queued']:,} queued vs 1k: {claim_top:.1f} vs "
+            f"{claim_1k:.1f} ms ({claim_top / claim_1k:.2f}×)",
+            "≤ 1.5×",
+            claim_top <= 1.5 * claim_1k,
+        ),
+        (
+            f"/state p99 with {result['scaling']['with_history']['history']:,} in history: "
+            f"{state_top:.1f} ms",
+            "≤ 50 ms",
+            state_top <= 50,
+        ),
+        (f"peak RSS per process under the 200-executor load: {rss:.0f} MB", "≤ 200 MB", rss <= 200),
         (f"200 idle long-polling executors: {idle:.2f}% of one core", "< 5%", idle < 5),
     ]
 
@@ -76,7 +95,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"{_ms(e['progress']['p99'])} | {_ms(e['complete']['p99'])} | "
             f"{_ms(ws.get('p50'))}/{_ms(ws.get('p99'))} | "
             f"{'+'.join(f'{c:.0f}' for c in s['cpu_percent'])} | "
-            f"{'+'.join(f'{r:.0f}' for r in s['peak_rss_mb'])} |")
+            f"{'+'.join(f'{r:.0f}' for r in s['peak_rss_mb'])} |"
+        )
     refs = result["references"]
     lines += [
         "",
@@ -96,9 +116,11 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|---|",
     ]
     for step in result["scaling"]["steps"]:
-        lines.append(f"| {step['queued']:,} | {_ms(step['claim_ms']['p50'])}/"
-                     f"{_ms(step['claim_ms']['p99'])} | {_ms(step['state_ms']['p50'])}/"
-                     f"{_ms(step['state_ms']['p99'])} |")
+        lines.append(
+            f"| {step['queued']:,} | {_ms(step['claim_ms']['p50'])}/"
+            f"{_ms(step['claim_ms']['p99'])} | {_ms(step['state_ms']['p50'])}/"
+            f"{_ms(step['state_ms']['p99'])} |"
+        )
     history = result["scaling"]["with_history"]
     idle = result["idle_long_poll"]
     lines += [
@@ -128,19 +150,35 @@ def plot(result: dict[str, Any], path: Path) -> None:
     # The scenarios' short keys (the table has their names).
     names = [s.get("key", s["name"]) for s in result["scenarios"]]
     for endpoint in ("claim", "progress", "complete"):
-        left.plot(names, [s["endpoints"][endpoint]["p99"] for s in result["scenarios"]],
-                  marker="o", label=f"{endpoint} p99")
-    left.plot(names, [s["websocket_ms"].get("p99") for s in result["scenarios"]], marker="s",
-              label="WebSocket p99")
+        left.plot(
+            names,
+            [s["endpoints"][endpoint]["p99"] for s in result["scenarios"]],
+            marker="o",
+            label=f"{endpoint} p99",
+        )
+    left.plot(
+        names,
+        [s["websocket_ms"].get("p99") for s in result["scenarios"]],
+        marker="s",
+        label="WebSocket p99",
+    )
     left.set_ylabel("ms")
     left.set_title("latency against load")
     left.legend(fontsize=8)
     left.tick_params(axis="x", labelsize=7, labelrotation=30)
     steps = result["scaling"]["steps"]
-    right.plot([s["queued"] for s in steps], [s["claim_ms"]["p99"] for s in steps], marker="o",
-               label="claim p99")
-    right.plot([s["queued"] for s in steps], [s["state_ms"]["p99"] for s in steps], marker="o",
-               label="/state p99")
+    right.plot(
+        [s["queued"] for s in steps],
+        [s["claim_ms"]["p99"] for s in steps],
+        marker="o",
+        label="claim p99",
+    )
+    right.plot(
+        [s["queued"] for s in steps],
+        [s["state_ms"]["p99"] for s in steps],
+        marker="o",
+        label="/state p99",
+    )
     right.set_xscale("log")
     right.set_xlabel("queued intents")
     right.set_ylabel("ms")
@@ -160,6 +198,7 @@ def write(result: dict[str, Any], out: Path, readme: Path | None) -> None:
         text = readme.read_text()
         block = f"<!-- bench-table -->\n{table}<!-- /bench-table -->"
         if "<!-- bench-table -->" in text:
-            text = re.sub(r"<!-- bench-table -->.*<!-- /bench-table -->", lambda _: block,
-                          text, flags=re.S)
+            text = re.sub(
+                r"<!-- bench-table -->.*<!-- /bench-table -->", lambda _: block, text, flags=re.S
+            )
             readme.write_text(text)

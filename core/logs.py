@@ -110,8 +110,9 @@ def _start(request: HttpRequest) -> tuple[str, float]:
     return request_id, time.perf_counter()
 
 
-def _finish(request: HttpRequest, response: HttpResponse, request_id: str,
-            started: float) -> HttpResponse:
+def _finish(
+    request: HttpRequest, response: HttpResponse, request_id: str, started: float
+) -> HttpResponse:
     response["X-Request-ID"] = request_id
     stats.record(response.status_code)
     requests_log.info(

@@ -10,16 +10,17 @@ from rest_framework import serializers
 
 
 class ErrorDetailSerializer(serializers.Serializer[Any]):
-    code = serializers.CharField(help_text="machine-readable, e.g. invalid, not_found, "
-                                           "transition_not_allowed")
+    code = serializers.CharField(
+        help_text="machine-readable, e.g. invalid, not_found, transition_not_allowed"
+    )
     message = serializers.CharField()
     status = serializers.IntegerField()
     # DRF's serializer metaclass moves declared fields off the class, so this name does not
     # clash with the base class's attribute of the same name, as the stubs think.
     fields = serializers.DictField(  # type: ignore[assignment]
-        required=False, help_text="validation problems by field")
-    current = serializers.DictField(required=False,
-                                    help_text="on 409: the intent's state now")
+        required=False, help_text="validation problems by field"
+    )
+    current = serializers.DictField(required=False, help_text="on 409: the intent's state now")
 
 
 class ErrorSerializer(serializers.Serializer[Any]):
@@ -58,8 +59,9 @@ def nullable_answer_fields_optional(
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request") or "required" not in component:
             continue
-        nullable = {field for field, prop in component.get("properties", {}).items()
-                    if prop.get("nullable")}
+        nullable = {
+            field for field, prop in component.get("properties", {}).items() if prop.get("nullable")
+        }
         required = [field for field in component["required"] if field not in nullable]
         if required:
             component["required"] = required

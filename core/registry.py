@@ -71,8 +71,11 @@ def register(path: str | Path, entry: dict[str, Any]) -> tuple[dict[str, Any], b
     created = True
     for index, existing in enumerate(services):
         if isinstance(existing, dict) and existing.get("name") == entry["name"]:
-            merged = {**existing, **entry, "created_at": existing.get("created_at",
-                                                                       entry["created_at"])}
+            merged = {
+                **existing,
+                **entry,
+                "created_at": existing.get("created_at", entry["created_at"]),
+            }
             services[index] = merged
             entry, created = merged, False
             break
@@ -105,5 +108,9 @@ def register_on_start() -> None:
     except (OSError, ValueError) as exc:
         log.warning("registry_failed", path=settings.SERVICE_REGISTRY_PATH, error=str(exc))
         return
-    log.info("registered", path=settings.SERVICE_REGISTRY_PATH, created=created,
-             url_local=entry["url_local"])
+    log.info(
+        "registered",
+        path=settings.SERVICE_REGISTRY_PATH,
+        created=created,
+        url_local=entry["url_local"],
+    )

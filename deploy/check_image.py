@@ -96,7 +96,7 @@ def main() -> int:
         elif word == "USER":
             step(f"USER {args}: reported (runs as the current user here)")
         elif word == "HEALTHCHECK":
-            health_cmd = json.loads(args[args.index("CMD") + 3:].strip())
+            health_cmd = json.loads(args[args.index("CMD") + 3 :].strip())
         elif word == "CMD":
             cmd = json.loads(args)
         elif word == "EXPOSE":
@@ -110,14 +110,14 @@ def main() -> int:
 
     step(f"CMD {cmd} (PORT={port}, DATABASE_URL={env.get('DATABASE_URL', '<sqlite>')})")
     log = (scratch / "server.log").open("w")
-    server = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         step(f"HEALTHCHECK {health_cmd}")
         deadline = time.monotonic() + 90
         while True:
-            probe = subprocess.run(health_cmd, cwd=workdir, env=env, capture_output=True,
-                                   text=True)
+            probe = subprocess.run(health_cmd, cwd=workdir, env=env, capture_output=True, text=True)
             if probe.returncode == 0:
                 print(probe.stdout.strip())
                 break
@@ -127,8 +127,7 @@ def main() -> int:
                 return 1
             time.sleep(1)
         base = f"http://127.0.0.1:{port}"
-        for path in ("/health", "/api/schema/", "/static/dashboard/dashboard.js",
-                     "/capabilities"):
+        for path in ("/health", "/api/schema/", "/static/dashboard/dashboard.js", "/capabilities"):
             with urllib.request.urlopen(base + path, timeout=10) as response:
                 assert response.status == 200, (path, response.status)
             step(f"GET {path}: 200")

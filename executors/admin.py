@@ -12,18 +12,38 @@ from executors.services import token_issue, token_revoke
 
 @admin.register(Executor)
 class ExecutorAdmin(admin.ModelAdmin[Executor]):
-    list_display = ["executor_id", "executor_type", "environment", "max_concurrent",
-                    "builds_completed", "builds_failed", "last_heartbeat", "is_healthy"]
+    list_display = [
+        "executor_id",
+        "executor_type",
+        "environment",
+        "max_concurrent",
+        "builds_completed",
+        "builds_failed",
+        "last_heartbeat",
+        "is_healthy",
+    ]
     list_filter = ["executor_type", "environment", "availability"]
     search_fields = ["executor_id"]
-    readonly_fields = ["builds_completed", "builds_failed", "total_build_seconds",
-                       "last_heartbeat", "registered_at"]
+    readonly_fields = [
+        "builds_completed",
+        "builds_failed",
+        "total_build_seconds",
+        "last_heartbeat",
+        "registered_at",
+    ]
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
-    list_display = ["name", "role", "executor", "prefix", "created_at", "last_used_at",
-                    "revoked_at"]
+    list_display = [
+        "name",
+        "role",
+        "executor",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["role"]
     search_fields = ["name", "prefix"]
     fields = ["name", "role", "executor", "prefix", "created_at", "last_used_at", "revoked_at"]

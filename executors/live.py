@@ -108,9 +108,7 @@ class LiveStatus:
         """Mark the executor alive. True when its key had lapsed (it was offline before),
         False when it was alive, None when Redis cannot tell."""
         ttl = settings.EXECUTOR_OFFLINE_AFTER_SECONDS
-        previous: Any = self.call(
-            lambda r: r.set(KEY_PREFIX + executor_id, b"1", ex=ttl, get=True)
-        )
+        previous: Any = self.call(lambda r: r.set(KEY_PREFIX + executor_id, b"1", ex=ttl, get=True))
         if previous is None and self.degraded or not self.configured:
             return None
         return previous is None
@@ -124,8 +122,9 @@ class LiveStatus:
         def operation(r: redis.Redis) -> list[Any]:
             pipe = r.pipeline(transaction=False)
             pipe.set(KEY_PREFIX + executor_id, b"1", ex=ttl, get=True)
-            pipe.set(WRITTEN_PREFIX + executor_id, b"1", px=max(int(write_every * 1000), 1),
-                     nx=True)
+            pipe.set(
+                WRITTEN_PREFIX + executor_id, b"1", px=max(int(write_every * 1000), 1), nx=True
+            )
             return pipe.execute()
 
         result = self.call(operation)

@@ -37,7 +37,8 @@ def alive_among(
 ) -> list[Executor]:
     """The executors alive by `executor_alive`, given their Redis liveness (`liveness`)."""
     return [
-        e for e in executors
+        e
+        for e in executors
         if executor_alive(e, now=now, alive=None if alive is None else alive.get(e.pk, False))
     ]
 

@@ -25,5 +25,7 @@ class ExecutorStatusSerializer(serializers.Serializer[Any]):
 
 
 class RegisteredExecutorSerializer(ExecutorStatusSerializer):
-    token = serializers.CharField(required=False, help_text="only when an admin registers a "
-                                  "new executor: its token, shown once")
+    token = serializers.CharField(
+        required=False,
+        help_text="only when an admin registers a new executor: its token, shown once",
+    )

@@ -20,9 +20,7 @@ from executors.selectors import heartbeat_fresh
 LAST_USED_WRITE_SECONDS = 60
 
 
-def token_create(
-    *, name: str, role: str, executor: Executor | None = None
-) -> tuple[ApiToken, str]:
+def token_create(*, name: str, role: str, executor: Executor | None = None) -> tuple[ApiToken, str]:
     """Make a token; the plaintext is returned once and never stored."""
     if role not in Role.values:
         raise InvalidInput(f"unknown role {role!r}")
@@ -186,8 +184,7 @@ def executor_provide(
     return executor, created
 
 
-def executor_touch(*, executor_id: str, now: Any = None,
-                   executor: Executor | None = None) -> bool:
+def executor_touch(*, executor_id: str, now: Any = None, executor: Executor | None = None) -> bool:
     """Every executor call is a heartbeat: its Redis key is set with a TTL (live status), and
     the database copy is written behind, at most every HEARTBEAT_WRITE_SECONDS (Redis keeps
     that time, across processes), so a large fleet does not turn heartbeats into a write
@@ -200,14 +197,16 @@ def executor_touch(*, executor_id: str, now: Any = None,
     touched = live.touch(executor_id, settings.HEARTBEAT_WRITE_SECONDS)
     if touched is None:  # Redis not configured or down: PostgreSQL decides
         if executor is None:
-            executor = Executor.objects.filter(pk=executor_id).only(
-                "last_heartbeat", "online").first()
+            executor = (
+                Executor.objects.filter(pk=executor_id).only("last_heartbeat", "online").first()
+            )
             if executor is None:
                 return False
         last = executor.last_heartbeat
         lapsed = not heartbeat_fresh(last, now)
         write_due = last is None or now - last >= timedelta(
-            seconds=settings.HEARTBEAT_WRITE_SECONDS)
+            seconds=settings.HEARTBEAT_WRITE_SECONDS
+        )
     else:
         lapsed, write_due = touched
     came_online = lapsed or (executor is not None and not executor.online)

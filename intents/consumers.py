@@ -83,8 +83,7 @@ class LineConsumer(AsyncJsonWebsocketConsumer):
         log.info("websocket_connect", principal=self.principal.name)
         # Events from here on, through the process's one listener (intents/fanout.py); those
         # that come while the snapshot is read are held and sent after it.
-        self.batched = parse_qs(self.scope.get("query_string", b"").decode()).get(
-            "batch") == ["1"]
+        self.batched = parse_qs(self.scope.get("query_string", b"").decode()).get("batch") == ["1"]
         self.held: list[str] | None = []
         await fanout().add_viewer(self)
         await self.send_snapshot()

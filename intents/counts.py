@@ -53,14 +53,18 @@ def count_now() -> QueueCounts:
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     by_phase: dict[str, dict[str, int]] = {phase: {} for phase in Phase.values}
     for phase, status, n in (
-        Intent.objects.filter(status__in=OPEN).values_list("current_phase", "status")
-        .annotate(n=Count("id")).order_by()
+        Intent.objects.filter(status__in=OPEN)
+        .values_list("current_phase", "status")
+        .annotate(n=Count("id"))
+        .order_by()
     ):
         by_phase[phase][status] = n
     by_priority: dict[str, dict[str, int]] = {phase: {} for phase in Phase.values}
     for phase, priority, n in (
-        Intent.objects.filter(status=Status.QUEUED).values_list("current_phase", "priority")
-        .annotate(n=Count("id")).order_by()
+        Intent.objects.filter(status=Status.QUEUED)
+        .values_list("current_phase", "priority")
+        .annotate(n=Count("id"))
+        .order_by()
     ):
         by_priority[phase][str(priority)] = n
     finished = Intent.objects.filter(finished_at__gte=day_start).aggregate(
@@ -74,14 +78,18 @@ def count_now() -> QueueCounts:
     phase_seconds = {
         phase: round(avg, 3)
         for phase, avg in IntentEvent.objects.filter(
-            kind=EventKind.COMPLETED, created_at__gte=now - timedelta(hours=24),
+            kind=EventKind.COMPLETED,
+            created_at__gte=now - timedelta(hours=24),
             duration_seconds__isnull=False,
-        ).values_list("from_phase").annotate(avg=Avg("duration_seconds")).order_by()
+        )
+        .values_list("from_phase")
+        .annotate(avg=Avg("duration_seconds"))
+        .order_by()
     }
-    size = sum(n for counts in by_phase.values() for n in counts.values()) + sum(
-        finished.values())
-    return QueueCounts(by_phase, by_priority, finished, last_hour, phase_seconds, size,
-                       now.isoformat(), True)
+    size = sum(n for counts in by_phase.values() for n in counts.values()) + sum(finished.values())
+    return QueueCounts(
+        by_phase, by_priority, finished, last_hour, phase_seconds, size, now.isoformat(), True
+    )
 
 
 def _cached() -> dict[str, Any] | None:
@@ -98,8 +106,10 @@ def refresh() -> QueueCounts | None:
     snapshot = _cached()
     try:
         if snapshot is not None:
-            due = min(max(settings.REAPER_INTERVAL_SECONDS,
-                          REFRESH_COST_FACTOR * snapshot["took"]), MAX_REFRESH_SECONDS)
+            due = min(
+                max(settings.REAPER_INTERVAL_SECONDS, REFRESH_COST_FACTOR * snapshot["took"]),
+                MAX_REFRESH_SECONDS,
+            )
             if time.time() - snapshot["stamp"] < due:
                 return None
     except (KeyError, TypeError):  # a snapshot of another shape: count again
@@ -116,8 +126,11 @@ def timed_count() -> QueueCounts:
 
 def store(counts: QueueCounts, *, took: float) -> QueueCounts:
     try:
-        cache.set(CACHE_KEY, {**counts.__dict__, "stamp": time.time(), "took": took},
-                  timeout=int(MAX_SNAPSHOT_AGE_SECONDS * 2))
+        cache.set(
+            CACHE_KEY,
+            {**counts.__dict__, "stamp": time.time(), "took": took},
+            timeout=int(MAX_SNAPSHOT_AGE_SECONDS * 2),
+        )
     except Exception:
         pass
     return counts

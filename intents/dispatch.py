@@ -43,14 +43,25 @@ class Queued:
     built_by_id: str | None
     queued_at: datetime
 
-    FIELDS = ("id", "title", "current_phase", "environment_preference",
-              "required_capabilities", "built_by_id", "queued_at")
+    FIELDS = (
+        "id",
+        "title",
+        "current_phase",
+        "environment_preference",
+        "required_capabilities",
+        "built_by_id",
+        "queued_at",
+    )
 
     def routing_key(self, now: datetime) -> tuple[Any, ...]:
         """Two intents with the same key are served by the same executors now."""
-        return (self.current_phase, self.environment_preference,
-                tuple(sorted(self.required_capabilities)), self.built_by_id,
-                self.queued_at <= spill_after(now))
+        return (
+            self.current_phase,
+            self.environment_preference,
+            tuple(sorted(self.required_capabilities)),
+            self.built_by_id,
+            self.queued_at <= spill_after(now),
+        )
 
 
 def separated(executor_id: str | None, intent: Intent | Queued) -> bool:
@@ -92,7 +103,8 @@ def is_spill(executor: Executor, intent: Intent) -> bool:
 def claimable(executor: Executor, now: datetime) -> QuerySet[Intent]:
     """Queued intents this executor may take now, best rank first (one indexed query)."""
     elsewhere = [
-        phase for phase, environment in settings.PHASE_ROUTING.items()
+        phase
+        for phase, environment in settings.PHASE_ROUTING.items()
         if environment != executor.environment
     ]
     environment = Q(environment_preference=executor.environment) | (
@@ -142,9 +154,7 @@ def online_among(
 def other_takers(intent: Intent, executor_id: str | None, now: datetime) -> list[Executor]:
     """Online executors other than `executor_id` that could take the intent now and have
     room for it."""
-    others = [
-        e for e in online_executors(now) if e.pk != executor_id and serves(e, intent, now)
-    ]
+    others = [e for e in online_executors(now) if e.pk != executor_id and serves(e, intent, now)]
     if not others:
         return []
     holding = dict(
@@ -202,9 +212,7 @@ def pick(executor: Executor, now: datetime) -> Intent | None:
         # SQLite (the embedded default) serializes writers, so no row lock is needed; it
         # cannot filter JSON containment in SQL, so capabilities are checked here.
         capable = [
-            i
-            for i in queued[:500]
-            if set(i.required_capabilities) <= set(executor.capabilities)
+            i for i in queued[:500] if set(i.required_capabilities) <= set(executor.capabilities)
         ]
         intent = _first_with_affinity(
             [i for i in capable if i.avoid_executor_id != executor.pk], executor

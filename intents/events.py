@@ -42,12 +42,21 @@ def publish(event: IntentEvent) -> None:
     # Encoded once here, not once per viewer: every process's fanout sends this text as is.
     messages = [(LINE_GROUP, {"type": "line.event", "event": json.dumps(data)})]
     if data["to_status"] == "queued" and data["intent_id"]:
-        messages.append((WORK_GROUP, {"type": "work.available", "intent_id": data["intent_id"],
-                                      "phase": data["to_phase"]}))
+        messages.append(
+            (
+                WORK_GROUP,
+                {
+                    "type": "work.available",
+                    "intent_id": data["intent_id"],
+                    "phase": data["to_phase"],
+                },
+            )
+        )
     for group, message in messages:
         if not broadcast(group, message):
-            logger.warning("event %s not broadcast to %s: channel layer unavailable",
-                           event.pk, group)
+            logger.warning(
+                "event %s not broadcast to %s: channel layer unavailable", event.pk, group
+            )
 
 
 def broadcast(group: str, message: dict[str, Any]) -> bool:

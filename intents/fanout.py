@@ -101,8 +101,9 @@ class Fanout:
             asyncio.get_running_loop().create_task(self._read_snapshot(read, waiting))
         return await asyncio.shield(waiting)
 
-    async def _read_snapshot(self, read: Callable[[], Awaitable[str]],
-                             result: asyncio.Future[str]) -> None:
+    async def _read_snapshot(
+        self, read: Callable[[], Awaitable[str]], result: asyncio.Future[str]
+    ) -> None:
         async with self.snapshot_lock:  # one read at a time
             if self.next_snapshot is result:
                 self.next_snapshot = None  # who asks from now on waits for the next read
@@ -166,9 +167,7 @@ class Fanout:
 
 
 # One Fanout per event loop: the server has one; tests start a loop per test.
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout] = (
-    weakref.WeakKeyDictionary()
-)
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout] = weakref.WeakKeyDictionary()
 
 
 def fanout() -> Fanout:

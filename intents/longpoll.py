@@ -51,9 +51,13 @@ def long_poll(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
-async def hold(request: HttpRequest, response: HttpResponseBase, *,
-               again: Callable[[], Awaitable[HttpResponseBase]],
-               look: Callable[[], Awaitable[bool]]) -> HttpResponseBase:
+async def hold(
+    request: HttpRequest,
+    response: HttpResponseBase,
+    *,
+    again: Callable[[], Awaitable[HttpResponseBase]],
+    look: Callable[[], Awaitable[bool]],
+) -> HttpResponseBase:
     """`response` is the claim's first answer; while it assigned nothing and the wait is not
     over, wait for work and ask `again` (the whole request once more). `look` runs
     `queue_has_work` (on a worker thread)."""

@@ -162,9 +162,7 @@ class Intent(ConcurrentTransitionMixin, models.Model):
         ordering = ["-created_at"]
         indexes = [
             # The claim walks this: queued rows only, best rank first.
-            models.Index(
-                fields=["rank"], name="intent_queue_rank", condition=Q(status="queued")
-            ),
+            models.Index(fields=["rank"], name="intent_queue_rank", condition=Q(status="queued")),
             models.Index(
                 fields=["previous_executor", "rank"],
                 name="intent_queue_affinity",

@@ -129,8 +129,9 @@ class HandoffSerializer(serializers.Serializer[Any]):
     phase = serializers.CharField()
     attempt = serializers.IntegerField()
     resumed = serializers.BooleanField()
-    returned = serializers.DictField(allow_null=True, help_text="why it came back: why, "
-                                     "reason, failed_by, by, at")
+    returned = serializers.DictField(
+        allow_null=True, help_text="why it came back: why, reason, failed_by, by, at"
+    )
     previous_executor = serializers.CharField(allow_null=True)
     built_by = serializers.CharField(allow_null=True)
     artifacts = serializers.DictField()
@@ -187,14 +188,16 @@ class LineStateSerializer(serializers.Serializer[Any]):
     queue_depth = serializers.IntegerField()
     in_progress = serializers.IntegerField()
     executors = serializers.DictField(child=ExecutorStatusSerializer())
-    metrics = serializers.DictField(help_text="by_phase, by_status, success_rate, "
-                                    "throughput_last_hour, queue_wait, ...")
+    metrics = serializers.DictField(
+        help_text="by_phase, by_status, success_rate, throughput_last_hour, queue_wait, ..."
+    )
     last_sync = serializers.DateTimeField()
     queue_by_priority = serializers.DictField()
     work_in_progress = serializers.ListField(child=serializers.DictField())
     recent_events = serializers.ListField(child=serializers.DictField())
-    waiting = serializers.ListField(child=serializers.DictField(),
-                                    help_text="queued intents no executor may take now, why")
+    waiting = serializers.ListField(
+        child=serializers.DictField(), help_text="queued intents no executor may take now, why"
+    )
     stalled = serializers.ListField(child=serializers.DictField())
     review_inbox = serializers.ListField(child=serializers.DictField())
 
@@ -214,20 +217,28 @@ class IntentDetailSerializer(IntentFullSerializer):
         read_only_fields = fields
 
 
-
-
 SUBMIT_EXAMPLE = OpenApiExample(
     "submit",
     request_only=True,
-    value={"title": "billing-service", "spec_path": "billing-service.md", "priority": 7,
-           "environment_preference": "either", "requires_human_review": True},
+    value={
+        "title": "billing-service",
+        "spec_path": "billing-service.md",
+        "priority": 7,
+        "environment_preference": "either",
+        "requires_human_review": True,
+    },
 )
 COMPLETE_EXAMPLE = OpenApiExample(
     "hand in the test phase",
     request_only=True,
-    value={"intent_id": "int_3f2c...", "executor_id": "laptop-1", "status": "completed",
-           "artifacts": {"test_results": {"passed": 42, "failed": 0, "skipped": 1,
-                                          "coverage": 91.5},
-                         "quality": {"lint_errors": 0, "type_errors": 0, "warnings": []},
-                         "security": {"high": 0, "medium": 1, "low": 3, "secrets": 0}}},
+    value={
+        "intent_id": "int_3f2c...",
+        "executor_id": "laptop-1",
+        "status": "completed",
+        "artifacts": {
+            "test_results": {"passed": 42, "failed": 0, "skipped": 1, "coverage": 91.5},
+            "quality": {"lint_errors": 0, "type_errors": 0, "warnings": []},
+            "security": {"high": 0, "medium": 1, "low": 3, "secrets": 0},
+        },
+    },
 )

@@ -163,8 +163,13 @@ def _specs_root(settings: Any, tmp_path: Any) -> None:
 
 
 def submit(actor: Actor, **body: Any) -> dict[str, Any]:
-    payload = {"title": "demo", "spec_path": "demo.md", "priority": 5,
-               "environment_preference": "either", **body}
+    payload = {
+        "title": "demo",
+        "spec_path": "demo.md",
+        "priority": 5,
+        "environment_preference": "either",
+        **body,
+    }
     response = actor.client.post("/assembly-line/intent", payload, format="json")
     assert response.status_code == 201, response.content
     return response.json()
@@ -179,18 +184,33 @@ def claim(actor: Actor) -> dict[str, Any]:
 def progress(actor: Actor, intent_id: str, phase: str, value: float, message: str = "") -> Any:
     return actor.client.post(
         "/assembly-line/work/progress",
-        {"intent_id": intent_id, "executor_id": actor.executor_id, "phase": phase,
-         "progress": value, "message": message},
+        {
+            "intent_id": intent_id,
+            "executor_id": actor.executor_id,
+            "phase": phase,
+            "progress": value,
+            "message": message,
+        },
         format="json",
     )
 
 
-def complete(actor: Actor, intent_id: str, artifacts: dict[str, Any] | None = None,
-             status: str = "completed", **extra: Any) -> Any:
+def complete(
+    actor: Actor,
+    intent_id: str,
+    artifacts: dict[str, Any] | None = None,
+    status: str = "completed",
+    **extra: Any,
+) -> Any:
     return actor.client.post(
         "/assembly-line/work/complete",
-        {"intent_id": intent_id, "executor_id": actor.executor_id, "status": status,
-         "artifacts": artifacts or {}, **extra},
+        {
+            "intent_id": intent_id,
+            "executor_id": actor.executor_id,
+            "status": status,
+            "artifacts": artifacts or {},
+            **extra,
+        },
         format="json",
     )
 
@@ -199,9 +219,15 @@ def phase_artifacts(phase: str) -> dict[str, Any]:
     """Artifacts that pass each phase's gate (reported-data checks)."""
     return {
         "spec": {"spec_text": SPEC_OK},
-        "build": {"build_output": "built", "commit": "abc123", "files": ["app.py"],
-                  "deployment_url": "http://127.0.0.1:9/"},
+        "build": {
+            "build_output": "built",
+            "commit": "abc123",
+            "files": ["app.py"],
+            "deployment_url": "http://127.0.0.1:9/",
+        },
         "test": {"test_results": GOOD_TESTS, "quality": GOOD_QUALITY, "security": GOOD_SECURITY},
-        "production": {"rollback_plan": "redeploy the previous image",
-                       "files": ["README.md", "SPEC.md", "docs/api.md", "Dockerfile"]},
+        "production": {
+            "rollback_plan": "redeploy the previous image",
+            "files": ["README.md", "SPEC.md", "docs/api.md", "Dockerfile"],
+        },
     }[phase]

@@ -69,8 +69,17 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> Server:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "assemblyline.serve", "-b", "127.0.0.1", "-p", str(self.port),
-             "-v", "0"],
+            [
+                sys.executable,
+                "-m",
+                "assemblyline.serve",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-v",
+                "0",
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
@@ -128,8 +137,19 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

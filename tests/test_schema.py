@@ -46,8 +46,10 @@ def test_every_endpoint_is_in_the_schema(schema: dict[str, Any]) -> None:
 
 def test_every_operation_documents_answers_errors_and_auth(schema: dict[str, Any]) -> None:
     assert schema["components"]["securitySchemes"]["bearerAuth"] == {
-        **schema["components"]["securitySchemes"]["bearerAuth"], "type": "http",
-        "scheme": "bearer"}
+        **schema["components"]["securitySchemes"]["bearerAuth"],
+        "type": "http",
+        "scheme": "bearer",
+    }
     open_paths = {"/health", "/capabilities", "/state", "/dependencies", "/message", "/send"}
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
@@ -71,13 +73,17 @@ def test_the_spec_contract_shapes_are_documented(schema: dict[str, Any]) -> None
     assert {"intent", "assigned"} <= set(parts["WorkAnswer"]["properties"])
     assert {"updated", "current_state"} <= set(parts["ProgressAnswer"]["properties"])
     assert {"completed", "auto_advanced", "next_phase"} <= set(
-        parts["CompleteAnswer"]["properties"])
-    assert {"passed", "level", "checks", "can_advance"} <= set(
-        parts["VerifyAnswer"]["properties"])
+        parts["CompleteAnswer"]["properties"]
+    )
+    assert {"passed", "level", "checks", "can_advance"} <= set(parts["VerifyAnswer"]["properties"])
     assert {"queue_depth", "in_progress", "executors", "metrics"} <= set(
-        parts["LineState"]["properties"])
-    wait = next(p for p in schema["paths"]["/assembly-line/work/next"]["get"]["parameters"]
-                if p["name"] == "wait")
+        parts["LineState"]["properties"]
+    )
+    wait = next(
+        p
+        for p in schema["paths"]["/assembly-line/work/next"]["get"]["parameters"]
+        if p["name"] == "wait"
+    )
     assert wait["schema"]["maximum"] == 30
 
 

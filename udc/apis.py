@@ -30,9 +30,18 @@ log = structlog.get_logger("assemblyline.udc")
 
 UDC_VERSION = "1.0"
 FEATURES = [
-    "intent_queue", "phase_machine", "verification_levels_1_6", "human_review",
-    "websocket_events", "leases_and_reaper", "idempotent_submit", "long_poll",
-    "separation_of_duties", "stall_detection", "spillover", "fair_share",
+    "intent_queue",
+    "phase_machine",
+    "verification_levels_1_6",
+    "human_review",
+    "websocket_events",
+    "leases_and_reaper",
+    "idempotent_submit",
+    "long_poll",
+    "separation_of_duties",
+    "stall_detection",
+    "spillover",
+    "fair_share",
 ]
 
 
@@ -95,26 +104,45 @@ class OpenUdcApi(APIView):
 class CapabilitiesApi(OpenUdcApi):
     """GET /capabilities: what this service does and needs."""
 
-    @extend_schema(operation_id="capabilities", summary="Capabilities (UDC)", tags=["udc"],
-                   responses={200: CapabilitiesSerializer})
+    @extend_schema(
+        operation_id="capabilities",
+        summary="Capabilities (UDC)",
+        tags=["udc"],
+        responses={200: CapabilitiesSerializer},
+    )
     def get(self, request: Request) -> Response:
-        return Response({
-            "service": settings.SERVICE_NAME,
-            "version": settings.SERVICE_VERSION,
-            "udc_version": UDC_VERSION,
-            "features": FEATURES,
-            "dependencies": ["postgresql", "redis"],
-            "endpoints": ["/health", "/capabilities", "/state", "/dependencies", "/message",
-                          "/send", "/assembly-line/", "/api/schema/", "/metrics"],
-        })
+        return Response(
+            {
+                "service": settings.SERVICE_NAME,
+                "version": settings.SERVICE_VERSION,
+                "udc_version": UDC_VERSION,
+                "features": FEATURES,
+                "dependencies": ["postgresql", "redis"],
+                "endpoints": [
+                    "/health",
+                    "/capabilities",
+                    "/state",
+                    "/dependencies",
+                    "/message",
+                    "/send",
+                    "/assembly-line/",
+                    "/api/schema/",
+                    "/metrics",
+                ],
+            }
+        )
 
 
 class UdcStateApi(OpenUdcApi):
     """GET /state: this process's uptime and request counters (the line's own state is
     GET /assembly-line/state)."""
 
-    @extend_schema(operation_id="udc_state", summary="Process state (UDC)", tags=["udc"],
-                   responses={200: UdcStateSerializer})
+    @extend_schema(
+        operation_id="udc_state",
+        summary="Process state (UDC)",
+        tags=["udc"],
+        responses={200: UdcStateSerializer},
+    )
     def get(self, request: Request) -> Response:
         return Response(stats.snapshot())
 
@@ -123,20 +151,34 @@ class DependenciesApi(OpenUdcApi):
     """GET /dependencies: PostgreSQL (required) and Redis (optional: without it the line runs
     from the database alone), each with its live status."""
 
-    @extend_schema(operation_id="dependencies", tags=["udc"],
-                   summary="Dependencies and their live status (UDC)",
-                   responses={200: DependenciesSerializer})
+    @extend_schema(
+        operation_id="dependencies",
+        tags=["udc"],
+        summary="Dependencies and their live status (UDC)",
+        responses={200: DependenciesSerializer},
+    )
     def get(self, request: Request) -> Response:
         db_ok, db_detail = database_check()
-        required = [{"name": "postgresql" if "postgres" in db_detail else "database",
-                     "status": "ok" if db_ok else "down", "detail": db_detail}]
+        required = [
+            {
+                "name": "postgresql" if "postgres" in db_detail else "database",
+                "status": "ok" if db_ok else "down",
+                "detail": db_detail,
+            }
+        ]
         if settings.REDIS_URL:
             redis_ok, redis_detail = live.ping()
-            optional = [{"name": "redis", "status": "ok" if redis_ok else "down",
-                         "detail": redis_detail}]
+            optional = [
+                {"name": "redis", "status": "ok" if redis_ok else "down", "detail": redis_detail}
+            ]
         else:
-            optional = [{"name": "redis", "status": "not_configured",
-                         "detail": "REDIS_URL not set: in-memory channel layer"}]
+            optional = [
+                {
+                    "name": "redis",
+                    "status": "not_configured",
+                    "detail": "REDIS_URL not set: in-memory channel layer",
+                }
+            ]
         missing = [d["name"] for d in required + optional if d["status"] == "down"]
         return Response({"required": required, "optional": optional, "missing": missing})
 
@@ -155,25 +197,40 @@ class MessageApi(OpenUdcApi):
         payload = serializers.JSONField(required=False, default=dict)
         timestamp = serializers.CharField(max_length=64, required=False)
 
-    @extend_schema(summary="Describe POST /message (UDC scanners probe with GET)",
-                   tags=["udc"], responses={200: EndpointDescriptionSerializer},
-                   operation_id="message_describe")
+    @extend_schema(
+        summary="Describe POST /message (UDC scanners probe with GET)",
+        tags=["udc"],
+        responses={200: EndpointDescriptionSerializer},
+        operation_id="message_describe",
+    )
     def get(self, request: Request) -> Response:
-        return Response({"endpoint": "/message", "method": "POST",
-                         "accepts": ["trace_id", "source", "target", "message_type", "payload",
-                                     "timestamp"]})
+        return Response(
+            {
+                "endpoint": "/message",
+                "method": "POST",
+                "accepts": ["trace_id", "source", "target", "message_type", "payload", "timestamp"],
+            }
+        )
 
-    @extend_schema(operation_id="message_receive", tags=["udc"],
-                   summary="Receive a message from another service (UDC)",
-                   request=InputSerializer,
-                   responses={200: MessageAnswerSerializer, **errors(400, 413)})
+    @extend_schema(
+        operation_id="message_receive",
+        tags=["udc"],
+        summary="Receive a message from another service (UDC)",
+        request=InputSerializer,
+        responses={200: MessageAnswerSerializer, **errors(400, 413)},
+    )
     def post(self, request: Request) -> Response:
         data = validate_input(self.InputSerializer, request.data)
         trace_id = data.get("trace_id") or str(uuid.uuid4())
-        log.info("udc_message", trace_id=trace_id, source=data["source"],
-                 message_type=data["message_type"])
-        return Response({"received": True, "trace_id": trace_id,
-                         "processed_at": timezone.now().isoformat()})
+        log.info(
+            "udc_message",
+            trace_id=trace_id,
+            source=data["source"],
+            message_type=data["message_type"],
+        )
+        return Response(
+            {"received": True, "trace_id": trace_id, "processed_at": timezone.now().isoformat()}
+        )
 
 
 class SendApi(OpenUdcApi):
@@ -185,16 +242,28 @@ class SendApi(OpenUdcApi):
         message_type = serializers.CharField(max_length=100)
         payload = serializers.JSONField(required=False, default=dict)
 
-    @extend_schema(summary="Describe POST /send (UDC scanners probe with GET)", tags=["udc"],
-                   responses={200: EndpointDescriptionSerializer}, operation_id="send_describe")
+    @extend_schema(
+        summary="Describe POST /send (UDC scanners probe with GET)",
+        tags=["udc"],
+        responses={200: EndpointDescriptionSerializer},
+        operation_id="send_describe",
+    )
     def get(self, request: Request) -> Response:
-        return Response({"endpoint": "/send", "method": "POST",
-                         "accepts": ["target", "message_type", "payload"]})
+        return Response(
+            {
+                "endpoint": "/send",
+                "method": "POST",
+                "accepts": ["target", "message_type", "payload"],
+            }
+        )
 
-    @extend_schema(operation_id="message_send",
-                   summary="Send a message to a registered service's /message (UDC)",
-                   tags=["udc"], request=InputSerializer,
-                   responses={200: SendAnswerSerializer, **errors(400, 413)})
+    @extend_schema(
+        operation_id="message_send",
+        summary="Send a message to a registered service's /message (UDC)",
+        tags=["udc"],
+        request=InputSerializer,
+        responses={200: SendAnswerSerializer, **errors(400, 413)},
+    )
     def post(self, request: Request) -> Response:
         data = validate_input(self.InputSerializer, request.data)
         trace_id = str(uuid.uuid4())
@@ -205,15 +274,23 @@ class SendApi(OpenUdcApi):
             return Response({**answer, "error": f"service registry unreadable: {exc}"})
         if entry is None or not registry.service_url(entry):
             return Response({**answer, "error": f"{data['target']!r} is not in the registry"})
-        message = {"trace_id": trace_id, "source": settings.SERVICE_NAME,
-                   "target": data["target"], "message_type": data["message_type"],
-                   "payload": data["payload"], "timestamp": timezone.now().isoformat()}
+        message = {
+            "trace_id": trace_id,
+            "source": settings.SERVICE_NAME,
+            "target": data["target"],
+            "message_type": data["message_type"],
+            "payload": data["payload"],
+            "timestamp": timezone.now().isoformat(),
+        }
         try:
-            response = httpx.post(registry.service_url(entry) + "/message", json=message,
-                                  timeout=settings.LIVE_TIMEOUT)
+            response = httpx.post(
+                registry.service_url(entry) + "/message",
+                json=message,
+                timeout=settings.LIVE_TIMEOUT,
+            )
         except httpx.HTTPError as exc:
             return Response({**answer, "error": f"{type(exc).__name__}: {exc}"})
-        log.info("udc_send", trace_id=trace_id, target=data["target"],
-                 status=response.status_code)
-        return Response({**answer, "sent": response.is_success,
-                         "status_code": response.status_code})
+        log.info("udc_send", trace_id=trace_id, target=data["target"], status=response.status_code)
+        return Response(
+            {**answer, "sent": response.is_success, "status_code": response.status_code}
+        )

@@ -50,8 +50,10 @@ class HealthApi(APIView):
         summary="Health (UDC)",
         operation_id="health",
         tags=["udc"],
-        responses={200: HealthSerializer, 503: OpenApiResponse(HealthSerializer,
-                                                                description="database down")},
+        responses={
+            200: HealthSerializer,
+            503: OpenApiResponse(HealthSerializer, description="database down"),
+        },
     )
     def get(self, request: Request) -> Response:
         return health_answer()
@@ -62,8 +64,9 @@ def health_answer() -> Response:
     redis_ok, redis_detail = live.ping()
     degraded = []
     if not redis_ok:
-        degraded.append(f"redis unavailable ({redis_detail}); live status and events from "
-                        "PostgreSQL only")
+        degraded.append(
+            f"redis unavailable ({redis_detail}); live status and events from PostgreSQL only"
+        )
     if not db_ok:
         status = "unavailable"
     elif degraded:

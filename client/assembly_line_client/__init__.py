@@ -16,7 +16,21 @@ from assembly_line_client.errors import (
 from assembly_line_client.models import Completion, Intent, Submitted, Verification, Work
 
 __all__ = [
-    "ApiError", "AsyncClient", "Client", "Completion", "Conflict", "ConnectionFailed",
-    "Forbidden", "Intent", "InvalidInput", "LineError", "NotFound", "PayloadTooLarge",
-    "Submitted", "Unauthorized", "Unavailable", "Verification", "Work",
+    "ApiError",
+    "AsyncClient",
+    "Client",
+    "Completion",
+    "Conflict",
+    "ConnectionFailed",
+    "Forbidden",
+    "Intent",
+    "InvalidInput",
+    "LineError",
+    "NotFound",
+    "PayloadTooLarge",
+    "Submitted",
+    "Unauthorized",
+    "Unavailable",
+    "Verification",
+    "Work",
 ]

@@ -38,8 +38,9 @@ PROGRESS_PREFIX = "PROGRESS "
 
 def _client(args: argparse.Namespace) -> Client:
     if not args.url or not args.token:
-        raise SystemExit("assembly-line: set --url and --token (or ASSEMBLY_LINE_URL and "
-                         "ASSEMBLY_LINE_TOKEN)")
+        raise SystemExit(
+            "assembly-line: set --url and --token (or ASSEMBLY_LINE_URL and ASSEMBLY_LINE_TOKEN)"
+        )
     return Client(args.url, args.token, retries=args.retries)
 
 
@@ -47,21 +48,32 @@ def cmd_submit(args: argparse.Namespace, out: TextIO) -> int:
     spec_text = Path(args.spec_file).read_text(encoding="utf-8") if args.spec_file else None
     with _client(args) as line:
         submitted = line.submit(
-            args.title, spec_path=args.spec_path, spec_text=spec_text, priority=args.priority,
-            environment_preference=args.environment, requires_human_review=args.review,
-            required_capabilities=args.capability or None, idempotency_key=args.idempotency_key)
+            args.title,
+            spec_path=args.spec_path,
+            spec_text=spec_text,
+            priority=args.priority,
+            environment_preference=args.environment,
+            requires_human_review=args.review,
+            required_capabilities=args.capability or None,
+            idempotency_key=args.idempotency_key,
+        )
     if args.json:
         print(json.dumps(submitted.raw), file=out)
     else:
-        print(f"{submitted.intent_id} {submitted.status} in {submitted.current_phase}, "
-              f"estimated start {submitted.estimated_start}", file=out)
+        print(
+            f"{submitted.intent_id} {submitted.status} in {submitted.current_phase}, "
+            f"estimated start {submitted.estimated_start}",
+            file=out,
+        )
     return 0
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
     return "\n".join(lines)
 
 
@@ -78,8 +90,16 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     print(_table(rows, ["phase", *statuses]), file=out)
     print(file=out)
     executors = state.get("executors", {})
-    rows = [[e["executor_id"], e["environment"], e["status"], e.get("current_work") or "-",
-             e.get("last_heartbeat") or "-"] for e in executors.values()]
+    rows = [
+        [
+            e["executor_id"],
+            e["environment"],
+            e["status"],
+            e.get("current_work") or "-",
+            e.get("last_heartbeat") or "-",
+        ]
+        for e in executors.values()
+    ]
     print(_table(rows, ["executor", "env", "status", "work", "last heartbeat"]), file=out)
     return 0
 
@@ -100,8 +120,10 @@ def describe(message: dict[str, Any]) -> str:
     phase, the status change, progress and message, and who did it."""
     if message.get("type") == "snapshot":
         state = message.get("state", {})
-        return (f"snapshot: queue {state.get('queue_depth')}, in progress "
-                f"{state.get('in_progress')}, executors {len(state.get('executors', {}))}")
+        return (
+            f"snapshot: queue {state.get('queue_depth')}, in progress "
+            f"{state.get('in_progress')}, executors {len(state.get('executors', {}))}"
+        )
     event = message.get("event", message)
     payload = event.get("payload") or {}
     parts = [_clock(str(event.get("timestamp", ""))), str(event.get("type", ""))]
@@ -113,7 +135,7 @@ def describe(message: dict[str, Any]) -> str:
     if isinstance(progress, (int, float)) and not isinstance(progress, bool):
         parts.append(f"{progress:.0%}")
     if payload.get("message"):
-        parts.append(f"\"{payload['message']}\"")
+        parts.append(f'"{payload["message"]}"')
     who = event.get("executor_id") or event.get("actor")
     if who:
         parts.append(f"by {who}")
@@ -143,12 +165,17 @@ def completion_outcome(result: Completion) -> str:
             return "gate passed; intent completed"
         return f"gate passed; next phase {result.next_phase}"
     else:
-        checks = {name: c for name, c in (gate.get("checks") or {}).items()
-                  if isinstance(c, dict) and not c.get("passed")}
+        checks = {
+            name: c
+            for name, c in (gate.get("checks") or {}).items()
+            if isinstance(c, dict) and not c.get("passed")
+        }
         # Non-blocking failures (e.g. quality) are named only when nothing blocking failed.
         blocking = {name: c for name, c in checks.items() if c.get("blocking", True)}
-        named = "; ".join(f"{name} (level {c.get('level')}): {c.get('detail', '')}"
-                          for name, c in (blocking or checks).items())
+        named = "; ".join(
+            f"{name} (level {c.get('level')}): {c.get('detail', '')}"
+            for name, c in (blocking or checks).items()
+        )
         outcome = f"gate failed: {named}" if named else "gate failed"
     if result.status == "failed":
         return f"{outcome}; the intent failed (no attempts left)"
@@ -171,13 +198,18 @@ class Executor:
     def loop(self) -> int:
         if self.args.environment or self.args.capability:
             try:
-                self.line.register(self.executor_id, environment=self.args.environment,
-                                   capabilities=self.args.capability or None)
+                self.line.register(
+                    self.executor_id,
+                    environment=self.args.environment,
+                    capabilities=self.args.capability or None,
+                )
             except Forbidden as exc:
                 # An executor's environment and capabilities are an admin's to set.
                 self.say(f"registration refused: {exc.message}")
-                self.say("run `work` without --environment/--capability to work as the "
-                         "executor is registered, or ask an admin to change it")
+                self.say(
+                    "run `work` without --environment/--capability to work as the "
+                    "executor is registered, or ask an admin to change it"
+                )
                 return 1
         done = 0
         with self.line.heartbeats(self.executor_id, interval=self.args.heartbeat):
@@ -199,23 +231,34 @@ class Executor:
     def run(self, work: Work) -> None:
         assert work.intent is not None
         intent, phase = work.intent, work.intent.current_phase
-        self.say(f"claimed {intent.id} ({intent.title}) for {phase}, "
-                 f"attempt {work.handoff.get('attempt', 1)}")
+        self.say(
+            f"claimed {intent.id} ({intent.title}) for {phase}, "
+            f"attempt {work.handoff.get('attempt', 1)}"
+        )
         with tempfile.TemporaryDirectory(prefix="assembly-line-") as tmp:
             artifacts_file = Path(tmp) / "artifacts.json"
             intent_file = Path(tmp) / "intent.json"
             payload = json.dumps({"intent": intent.raw, "handoff": work.handoff})
             intent_file.write_text(payload)
-            env = {**os.environ,
-                   "ASSEMBLY_LINE_INTENT_ID": intent.id, "ASSEMBLY_LINE_PHASE": phase,
-                   "ASSEMBLY_LINE_TITLE": intent.title,
-                   "ASSEMBLY_LINE_ATTEMPT": str(work.handoff.get("attempt", 1)),
-                   "ASSEMBLY_LINE_EXECUTOR_ID": self.executor_id,
-                   "ASSEMBLY_LINE_INTENT_FILE": str(intent_file),
-                   "ASSEMBLY_LINE_ARTIFACTS_FILE": str(artifacts_file)}
-            process = subprocess.Popen(self.args.command, env=env, stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       text=True, bufsize=1)
+            env = {
+                **os.environ,
+                "ASSEMBLY_LINE_INTENT_ID": intent.id,
+                "ASSEMBLY_LINE_PHASE": phase,
+                "ASSEMBLY_LINE_TITLE": intent.title,
+                "ASSEMBLY_LINE_ATTEMPT": str(work.handoff.get("attempt", 1)),
+                "ASSEMBLY_LINE_EXECUTOR_ID": self.executor_id,
+                "ASSEMBLY_LINE_INTENT_FILE": str(intent_file),
+                "ASSEMBLY_LINE_ARTIFACTS_FILE": str(artifacts_file),
+            }
+            process = subprocess.Popen(
+                self.args.command,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+            )
             assert process.stdin is not None and process.stdout is not None
             try:
                 process.stdin.write(payload)
@@ -227,7 +270,7 @@ class Executor:
             for line in process.stdout:
                 line = line.rstrip("\n")
                 if line.startswith(PROGRESS_PREFIX) and not lost:
-                    lost = not self.progress(intent.id, phase, line[len(PROGRESS_PREFIX):])
+                    lost = not self.progress(intent.id, phase, line[len(PROGRESS_PREFIX) :])
                     if lost:
                         process.terminate()
                 else:
@@ -255,8 +298,9 @@ class Executor:
             self.say(f"progress not reported: {exc}")
         return True
 
-    def complete(self, intent_id: str, phase: str, code: int, artifacts_file: Path,
-                 tail: list[str]) -> None:
+    def complete(
+        self, intent_id: str, phase: str, code: int, artifacts_file: Path, tail: list[str]
+    ) -> None:
         artifacts: dict[str, Any] = {}
         status = "completed" if code == 0 else "failed"
         if artifacts_file.exists():
@@ -272,8 +316,9 @@ class Executor:
             artifacts.setdefault("error_output", "\n".join(tail)[-4000:])
             artifacts.setdefault("exit_code", code)
         try:
-            result = self.line.complete(intent_id, self.executor_id, artifacts, status=status,
-                                        phase=phase)
+            result = self.line.complete(
+                intent_id, self.executor_id, artifacts, status=status, phase=phase
+            )
         except ApiError as exc:
             self.say(f"complete refused: {exc}")
             return
@@ -296,15 +341,21 @@ def cmd_mcp(args: argparse.Namespace, out: TextIO) -> int:
     try:
         from assembly_line_client import mcp_server
     except ImportError as exc:
-        raise SystemExit(f"assembly-line mcp needs the MCP SDK ({exc}): "
-                         'pip install "assembly-line-client[mcp]"') from None
+        raise SystemExit(
+            f'assembly-line mcp needs the MCP SDK ({exc}): pip install "assembly-line-client[mcp]"'
+        ) from None
     if not args.token:
         raise SystemExit("assembly-line mcp: set ASSEMBLY_LINE_TOKEN (or --token)")
     if not 0.5 <= args.heartbeat <= 3600:
         raise SystemExit("assembly-line mcp: --heartbeat must be 0.5 to 3600 seconds")
-    return mcp_server.run(url=args.url, token=args.token, executor_id=args.executor_id,
-                          http_port=args.http, host=args.host,
-                          heartbeat_seconds=args.heartbeat)
+    return mcp_server.run(
+        url=args.url,
+        token=args.token,
+        executor_id=args.executor_id,
+        http_port=args.http,
+        host=args.host,
+        heartbeat_seconds=args.heartbeat,
+    )
 
 
 def _env_int(name: str, default: int) -> int:
@@ -317,21 +368,30 @@ def _env_int(name: str, default: int) -> int:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="assembly-line", description=__doc__.split("\n")[0])
-    root.add_argument("--url", default=os.environ.get("ASSEMBLY_LINE_URL",
-                                                      "http://127.0.0.1:8950"),
-                      help="the line's base URL (env ASSEMBLY_LINE_URL; "
-                           "default http://127.0.0.1:8950)")
-    root.add_argument("--token", default=os.environ.get("ASSEMBLY_LINE_TOKEN"),
-                      help="your bearer token (env ASSEMBLY_LINE_TOKEN)")
-    root.add_argument("--retries", type=int, default=_env_int("ASSEMBLY_LINE_RETRIES", 4),
-                      help="retries of a failed call, with backoff (env ASSEMBLY_LINE_RETRIES; "
-                           "default 4)")
+    root.add_argument(
+        "--url",
+        default=os.environ.get("ASSEMBLY_LINE_URL", "http://127.0.0.1:8950"),
+        help="the line's base URL (env ASSEMBLY_LINE_URL; default http://127.0.0.1:8950)",
+    )
+    root.add_argument(
+        "--token",
+        default=os.environ.get("ASSEMBLY_LINE_TOKEN"),
+        help="your bearer token (env ASSEMBLY_LINE_TOKEN)",
+    )
+    root.add_argument(
+        "--retries",
+        type=int,
+        default=_env_int("ASSEMBLY_LINE_RETRIES", 4),
+        help="retries of a failed call, with backoff (env ASSEMBLY_LINE_RETRIES; default 4)",
+    )
     sub = root.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     submit = sub.add_parser(
-        "submit", help="submit a build intent",
+        "submit",
+        help="submit a build intent",
         description="Submit a build intent. A spec is required: --spec-path (a file under "
-                    "the service's SPECS_ROOT) or --spec-file (a local file sent inline).")
+        "the service's SPECS_ROOT) or --spec-file (a local file sent inline).",
+    )
     submit.add_argument("--title", required=True)
     spec = submit.add_mutually_exclusive_group(required=True)
     spec.add_argument("--spec-path", help="a spec file under the service's SPECS_ROOT")
@@ -348,21 +408,31 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
-    watch = sub.add_parser("watch", help="live events from the WebSocket",
-                           description="Live events, one line each: time, event, intent "
-                                       "title, phase, status change, progress, message, who.")
+    watch = sub.add_parser(
+        "watch",
+        help="live events from the WebSocket",
+        description="Live events, one line each: time, event, intent "
+        "title, phase, status change, progress, message, who.",
+    )
     watch.add_argument("--json", action="store_true")
     watch.add_argument("--count", type=int, default=0, help="stop after this many events")
     watch.set_defaults(func=cmd_watch)
 
     work = sub.add_parser("work", help="run an executor loop around a command")
-    work.add_argument("--executor-id", default=os.environ.get("ASSEMBLY_LINE_EXECUTOR_ID"),
-                      required=not os.environ.get("ASSEMBLY_LINE_EXECUTOR_ID"))
-    work.add_argument("--environment", choices=["local", "server"],
-                      help="check the registration first: an executor token may not change "
-                      "its environment or capabilities (an admin sets them)")
-    work.add_argument("--capability", action="append", default=[],
-                      help="(repeatable) as --environment")
+    work.add_argument(
+        "--executor-id",
+        default=os.environ.get("ASSEMBLY_LINE_EXECUTOR_ID"),
+        required=not os.environ.get("ASSEMBLY_LINE_EXECUTOR_ID"),
+    )
+    work.add_argument(
+        "--environment",
+        choices=["local", "server"],
+        help="check the registration first: an executor token may not change "
+        "its environment or capabilities (an admin sets them)",
+    )
+    work.add_argument(
+        "--capability", action="append", default=[], help="(repeatable) as --environment"
+    )
     work.add_argument("--wait", type=float, default=30.0, help="long-poll seconds (<= 30)")
     work.add_argument("--heartbeat", type=float, default=20.0, help="seconds between beats")
     work.add_argument("--max-items", type=int, default=0, help="exit after this many")
@@ -370,15 +440,24 @@ def parser() -> argparse.ArgumentParser:
     work.set_defaults(func=cmd_work)
 
     mcp = sub.add_parser("mcp", help="serve the line to an AI session as MCP tools (stdio)")
-    mcp.add_argument("--executor-id", default=os.environ.get("ASSEMBLY_LINE_EXECUTOR_ID"),
-                     help="the executor the token acts as (ASSEMBLY_LINE_EXECUTOR_ID)")
-    mcp.add_argument("--http", type=int, metavar="PORT",
-                     help="serve streamable HTTP on this port (path /mcp) instead of stdio")
+    mcp.add_argument(
+        "--executor-id",
+        default=os.environ.get("ASSEMBLY_LINE_EXECUTOR_ID"),
+        help="the executor the token acts as (ASSEMBLY_LINE_EXECUTOR_ID)",
+    )
+    mcp.add_argument(
+        "--http",
+        type=int,
+        metavar="PORT",
+        help="serve streamable HTTP on this port (path /mcp) instead of stdio",
+    )
     mcp.add_argument("--host", default="127.0.0.1", help="address for --http")
-    mcp.add_argument("--heartbeat", type=float,
-                     default=os.environ.get("ASSEMBLY_LINE_HEARTBEAT_SECONDS", "20"),
-                     help="seconds between heartbeats while holding work "
-                     "(ASSEMBLY_LINE_HEARTBEAT_SECONDS)")
+    mcp.add_argument(
+        "--heartbeat",
+        type=float,
+        default=os.environ.get("ASSEMBLY_LINE_HEARTBEAT_SECONDS", "20"),
+        help="seconds between heartbeats while holding work (ASSEMBLY_LINE_HEARTBEAT_SECONDS)",
+    )
     mcp.set_defaults(func=cmd_mcp)
     return root
 

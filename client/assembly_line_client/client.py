@@ -62,9 +62,14 @@ def _json(response: httpx.Response) -> Any:
 
 def _submitted(response: httpx.Response) -> Submitted:
     data = response.json()
-    return Submitted(data["intent_id"], data["status"], data.get("current_phase", ""),
-                     data.get("estimated_start", ""),
-                     response.headers.get("Idempotent-Replayed") == "true", data)
+    return Submitted(
+        data["intent_id"],
+        data["status"],
+        data.get("current_phase", ""),
+        data.get("estimated_start", ""),
+        response.headers.get("Idempotent-Replayed") == "true",
+        data,
+    )
 
 
 def _work(response: httpx.Response) -> Work:
@@ -87,13 +92,23 @@ class Calls:
     """What each API operation sends and how its answer is read."""
 
     @staticmethod
-    def submit(title: str, *, spec_path: str | None = None, spec_text: str | None = None,
-               priority: int = 5, environment_preference: str = "either",
-               requires_human_review: bool = False, required_capabilities: list[str] | None = None,
-               idempotency_key: str | None = None) -> Call[Submitted]:
-        body: dict[str, Any] = {"title": title, "priority": priority,
-                                "environment_preference": environment_preference,
-                                "requires_human_review": requires_human_review}
+    def submit(
+        title: str,
+        *,
+        spec_path: str | None = None,
+        spec_text: str | None = None,
+        priority: int = 5,
+        environment_preference: str = "either",
+        requires_human_review: bool = False,
+        required_capabilities: list[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Call[Submitted]:
+        body: dict[str, Any] = {
+            "title": title,
+            "priority": priority,
+            "environment_preference": environment_preference,
+            "requires_human_review": requires_human_review,
+        }
         if spec_path:
             body["spec_path"] = spec_path
         if spec_text:
@@ -102,58 +117,88 @@ class Calls:
             body["required_capabilities"] = required_capabilities
         # Retrying a submit is safe: the key makes the service answer the first result.
         key = idempotency_key or str(uuid.uuid4())
-        return Call("POST", "/assembly-line/intent", _submitted, body=body,
-                    headers={"Idempotency-Key": key})
+        return Call(
+            "POST", "/assembly-line/intent", _submitted, body=body, headers={"Idempotency-Key": key}
+        )
 
     @staticmethod
     def register(executor_id: str, **details: Any) -> Call[dict[str, Any]]:
-        body = {"executor_id": executor_id,
-                **{k: v for k, v in details.items() if v is not None}}
+        body = {"executor_id": executor_id, **{k: v for k, v in details.items() if v is not None}}
         return Call("POST", "/assembly-line/executors/register", _json, body=body)
 
     @staticmethod
     def heartbeat(executor_id: str) -> Call[dict[str, Any]]:
-        return Call("POST", "/assembly-line/executors/heartbeat", _json,
-                    body={"executor_id": executor_id})
+        return Call(
+            "POST", "/assembly-line/executors/heartbeat", _json, body={"executor_id": executor_id}
+        )
 
     @staticmethod
     def next_work(executor_id: str, wait: float = 0) -> Call[Work]:
         params: dict[str, Any] = {"executor_id": executor_id}
         if wait:
             params["wait"] = wait
-        return Call("GET", "/assembly-line/work/next", _work, params=params,
-                    timeout=wait + 15 if wait else None)
+        return Call(
+            "GET",
+            "/assembly-line/work/next",
+            _work,
+            params=params,
+            timeout=wait + 15 if wait else None,
+        )
 
     @staticmethod
-    def progress(intent_id: str, executor_id: str, phase: str, progress: float,
-                 message: str = "") -> Call[dict[str, Any]]:
-        return Call("POST", "/assembly-line/work/progress", _json, body={
-            "intent_id": intent_id, "executor_id": executor_id, "phase": phase,
-            "progress": progress, "message": message[:500]})
+    def progress(
+        intent_id: str, executor_id: str, phase: str, progress: float, message: str = ""
+    ) -> Call[dict[str, Any]]:
+        return Call(
+            "POST",
+            "/assembly-line/work/progress",
+            _json,
+            body={
+                "intent_id": intent_id,
+                "executor_id": executor_id,
+                "phase": phase,
+                "progress": progress,
+                "message": message[:500],
+            },
+        )
 
     @staticmethod
-    def complete(intent_id: str, executor_id: str, artifacts: dict[str, Any] | None = None,
-                 *, status: str = "completed", phase: str | None = None) -> Call[Completion]:
-        body: dict[str, Any] = {"intent_id": intent_id, "executor_id": executor_id,
-                                "status": status, "artifacts": artifacts or {}}
+    def complete(
+        intent_id: str,
+        executor_id: str,
+        artifacts: dict[str, Any] | None = None,
+        *,
+        status: str = "completed",
+        phase: str | None = None,
+    ) -> Call[Completion]:
+        body: dict[str, Any] = {
+            "intent_id": intent_id,
+            "executor_id": executor_id,
+            "status": status,
+            "artifacts": artifacts or {},
+        }
         if phase:
             body["phase"] = phase
         return Call("POST", "/assembly-line/work/complete", _completion, body=body, timeout=120)
 
     @staticmethod
-    def release(intent_id: str, executor_id: str, *, phase: str | None = None,
-                reason: str = "") -> Call[dict[str, Any]]:
-        body: dict[str, Any] = {"intent_id": intent_id, "executor_id": executor_id,
-                                "reason": reason[:500]}
+    def release(
+        intent_id: str, executor_id: str, *, phase: str | None = None, reason: str = ""
+    ) -> Call[dict[str, Any]]:
+        body: dict[str, Any] = {
+            "intent_id": intent_id,
+            "executor_id": executor_id,
+            "reason": reason[:500],
+        }
         if phase:
             body["phase"] = phase
         return Call("POST", "/assembly-line/work/release", _json, body=body)
 
     @staticmethod
-    def verify(intent_id: str, level: int, phase: str,
-               artifacts: dict[str, Any] | None = None) -> Call[Verification]:
-        body: dict[str, Any] = {"intent_id": intent_id, "verification_level": level,
-                                "phase": phase}
+    def verify(
+        intent_id: str, level: int, phase: str, artifacts: dict[str, Any] | None = None
+    ) -> Call[Verification]:
+        body: dict[str, Any] = {"intent_id": intent_id, "verification_level": level, "phase": phase}
         if artifacts:
             body["artifacts"] = artifacts
         return Call("POST", "/assembly-line/verify", _verification, body=body, timeout=120)
@@ -169,8 +214,12 @@ class Calls:
 
     @staticmethod
     def cancel(intent_id: str, reason: str = "") -> Call[dict[str, Any]]:
-        return Call("POST", f"/assembly-line/intents/{quote(intent_id, safe='')}/cancel", _json,
-                    body={"reason": reason})
+        return Call(
+            "POST",
+            f"/assembly-line/intents/{quote(intent_id, safe='')}/cancel",
+            _json,
+            body={"reason": reason},
+        )
 
 
 def _answer(call: Call[T], response: httpx.Response) -> T:
@@ -188,8 +237,16 @@ def _retryable(response: httpx.Response) -> bool:
 
 
 class _Base:
-    def __init__(self, base_url: str, token: str, *, timeout: float = 10.0, retries: int = 4,
-                 backoff: float = 0.5, max_backoff: float = 8.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -230,8 +287,9 @@ class Client(_Base):
 
     def __init__(self, base_url: str, token: str, **kwargs: Any) -> None:
         super().__init__(base_url, token, **kwargs)
-        self.http = httpx.Client(base_url=self.base_url, headers=self._headers(),
-                                 timeout=self.timeout)
+        self.http = httpx.Client(
+            base_url=self.base_url, headers=self._headers(), timeout=self.timeout
+        )
 
     def __enter__(self) -> Client:
         return self
@@ -260,12 +318,24 @@ class Client(_Base):
     def submit(self, title: str, **kwargs: Any) -> Submitted:
         return self.run(Calls.submit(title, **kwargs))
 
-    def register(self, executor_id: str, *, environment: str | None = None,
-                 executor_type: str | None = None, capabilities: list[str] | None = None,
-                 max_concurrent: int | None = None) -> dict[str, Any]:
-        return self.run(Calls.register(executor_id, environment=environment,
-                                       executor_type=executor_type, capabilities=capabilities,
-                                       max_concurrent=max_concurrent))
+    def register(
+        self,
+        executor_id: str,
+        *,
+        environment: str | None = None,
+        executor_type: str | None = None,
+        capabilities: list[str] | None = None,
+        max_concurrent: int | None = None,
+    ) -> dict[str, Any]:
+        return self.run(
+            Calls.register(
+                executor_id,
+                environment=environment,
+                executor_type=executor_type,
+                capabilities=capabilities,
+                max_concurrent=max_concurrent,
+            )
+        )
 
     def heartbeat(self, executor_id: str) -> dict[str, Any]:
         return self.run(Calls.heartbeat(executor_id))
@@ -273,21 +343,29 @@ class Client(_Base):
     def next_work(self, executor_id: str, wait: float = 0) -> Work:
         return self.run(Calls.next_work(executor_id, wait))
 
-    def progress(self, intent_id: str, executor_id: str, phase: str, progress: float,
-                 message: str = "") -> dict[str, Any]:
+    def progress(
+        self, intent_id: str, executor_id: str, phase: str, progress: float, message: str = ""
+    ) -> dict[str, Any]:
         return self.run(Calls.progress(intent_id, executor_id, phase, progress, message))
 
-    def complete(self, intent_id: str, executor_id: str, artifacts: dict[str, Any] | None = None,
-                 **kwargs: Any) -> Completion:
+    def complete(
+        self,
+        intent_id: str,
+        executor_id: str,
+        artifacts: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Completion:
         return self.run(Calls.complete(intent_id, executor_id, artifacts, **kwargs))
 
-    def release(self, intent_id: str, executor_id: str, *, phase: str | None = None,
-                reason: str = "") -> dict[str, Any]:
+    def release(
+        self, intent_id: str, executor_id: str, *, phase: str | None = None, reason: str = ""
+    ) -> dict[str, Any]:
         """Hand claimed work back unfinished: it is re-queued at once (`why: released`)."""
         return self.run(Calls.release(intent_id, executor_id, phase=phase, reason=reason))
 
-    def verify(self, intent_id: str, level: int, phase: str,
-               artifacts: dict[str, Any] | None = None) -> Verification:
+    def verify(
+        self, intent_id: str, level: int, phase: str, artifacts: dict[str, Any] | None = None
+    ) -> Verification:
         return self.run(Calls.verify(intent_id, level, phase, artifacts))
 
     def state(self) -> dict[str, Any]:
@@ -329,8 +407,11 @@ class Client(_Base):
                     while True:
                         yield from messages(ws.receive_text())
             except WebSocketUpgradeError as exc:
-                raise errors.Unauthorized(exc.response.status_code, "websocket_refused",
-                                          "the event stream refused this token") from exc
+                raise errors.Unauthorized(
+                    exc.response.status_code,
+                    "websocket_refused",
+                    "the event stream refused this token",
+                ) from exc
             except Exception as exc:
                 if not reconnect:
                     raise errors.ConnectionFailed(f"event stream: {exc}") from exc
@@ -343,8 +424,9 @@ class AsyncClient(_Base):
 
     def __init__(self, base_url: str, token: str, **kwargs: Any) -> None:
         super().__init__(base_url, token, **kwargs)
-        self.http = httpx.AsyncClient(base_url=self.base_url, headers=self._headers(),
-                                      timeout=self.timeout)
+        self.http = httpx.AsyncClient(
+            base_url=self.base_url, headers=self._headers(), timeout=self.timeout
+        )
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -359,8 +441,9 @@ class AsyncClient(_Base):
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
-                response = await self.http.request(call.method, call.path,
-                                                   **self._request_kwargs(call))
+                response = await self.http.request(
+                    call.method, call.path, **self._request_kwargs(call)
+                )
             except httpx.TransportError as exc:
                 if last:
                     raise errors.ConnectionFailed(f"{call.method} {call.path}: {exc}") from exc
@@ -373,13 +456,24 @@ class AsyncClient(_Base):
     async def submit(self, title: str, **kwargs: Any) -> Submitted:
         return await self.run(Calls.submit(title, **kwargs))
 
-    async def register(self, executor_id: str, *, environment: str | None = None,
-                       executor_type: str | None = None, capabilities: list[str] | None = None,
-                       max_concurrent: int | None = None) -> dict[str, Any]:
-        return await self.run(Calls.register(executor_id, environment=environment,
-                                             executor_type=executor_type,
-                                             capabilities=capabilities,
-                                             max_concurrent=max_concurrent))
+    async def register(
+        self,
+        executor_id: str,
+        *,
+        environment: str | None = None,
+        executor_type: str | None = None,
+        capabilities: list[str] | None = None,
+        max_concurrent: int | None = None,
+    ) -> dict[str, Any]:
+        return await self.run(
+            Calls.register(
+                executor_id,
+                environment=environment,
+                executor_type=executor_type,
+                capabilities=capabilities,
+                max_concurrent=max_concurrent,
+            )
+        )
 
     async def heartbeat(self, executor_id: str) -> dict[str, Any]:
         return await self.run(Calls.heartbeat(executor_id))
@@ -387,21 +481,28 @@ class AsyncClient(_Base):
     async def next_work(self, executor_id: str, wait: float = 0) -> Work:
         return await self.run(Calls.next_work(executor_id, wait))
 
-    async def progress(self, intent_id: str, executor_id: str, phase: str, progress: float,
-                       message: str = "") -> dict[str, Any]:
+    async def progress(
+        self, intent_id: str, executor_id: str, phase: str, progress: float, message: str = ""
+    ) -> dict[str, Any]:
         return await self.run(Calls.progress(intent_id, executor_id, phase, progress, message))
 
-    async def complete(self, intent_id: str, executor_id: str,
-                       artifacts: dict[str, Any] | None = None, **kwargs: Any) -> Completion:
+    async def complete(
+        self,
+        intent_id: str,
+        executor_id: str,
+        artifacts: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Completion:
         return await self.run(Calls.complete(intent_id, executor_id, artifacts, **kwargs))
 
-    async def release(self, intent_id: str, executor_id: str, *, phase: str | None = None,
-                      reason: str = "") -> dict[str, Any]:
-        return await self.run(Calls.release(intent_id, executor_id, phase=phase,
-                                            reason=reason))
+    async def release(
+        self, intent_id: str, executor_id: str, *, phase: str | None = None, reason: str = ""
+    ) -> dict[str, Any]:
+        return await self.run(Calls.release(intent_id, executor_id, phase=phase, reason=reason))
 
-    async def verify(self, intent_id: str, level: int, phase: str,
-                     artifacts: dict[str, Any] | None = None) -> Verification:
+    async def verify(
+        self, intent_id: str, level: int, phase: str, artifacts: dict[str, Any] | None = None
+    ) -> Verification:
         return await self.run(Calls.verify(intent_id, level, phase, artifacts))
 
     async def state(self) -> dict[str, Any]:
@@ -414,8 +515,9 @@ class AsyncClient(_Base):
         return await self.run(Calls.cancel(intent_id, reason))
 
     @contextlib.asynccontextmanager
-    async def heartbeats(self, executor_id: str,
-                         interval: float = 20.0) -> AsyncIterator[asyncio.Task[None]]:
+    async def heartbeats(
+        self, executor_id: str, interval: float = 20.0
+    ) -> AsyncIterator[asyncio.Task[None]]:
         """Heartbeat from a background task while the block runs."""
 
         async def beat() -> None:
@@ -436,8 +538,8 @@ class AsyncClient(_Base):
     async def watch(self, *, reconnect: bool = True) -> AsyncIterator[EventStream]:
         """The WebSocket stream, as `Client.watch`, read by a background task:
 
-            async with line.watch() as stream:
-                async for message in stream: ...
+        async with line.watch() as stream:
+            async for message in stream: ...
         """
         queue: asyncio.Queue[dict[str, Any] | Exception] = asyncio.Queue()
 
@@ -452,9 +554,13 @@ class AsyncClient(_Base):
                             for message in messages(await ws.receive_text()):
                                 await queue.put(message)
                 except WebSocketUpgradeError as exc:
-                    await queue.put(errors.Unauthorized(
-                        exc.response.status_code, "websocket_refused",
-                        "the event stream refused this token"))
+                    await queue.put(
+                        errors.Unauthorized(
+                            exc.response.status_code,
+                            "websocket_refused",
+                            "the event stream refused this token",
+                        )
+                    )
                     return
                 except Exception as exc:
                     if not reconnect:

@@ -17,9 +17,15 @@ class ConnectionFailed(LineError):
 class ApiError(LineError):
     status: int = 0
 
-    def __init__(self, status: int, code: str, message: str, *,
-                 fields: dict[str, Any] | None = None,
-                 current: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        fields: dict[str, Any] | None = None,
+        current: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
@@ -59,8 +65,13 @@ class Unavailable(ApiError):
 
 
 BY_STATUS: dict[int, type[ApiError]] = {
-    400: InvalidInput, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
-    413: PayloadTooLarge, 503: Unavailable,
+    400: InvalidInput,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    503: Unavailable,
 }
 
 
@@ -69,5 +80,10 @@ def from_response(status: int, body: Any) -> ApiError:
     if not isinstance(error, dict):
         error = {"code": "http_error", "message": str(body)[:500]}
     cls = BY_STATUS.get(status, ApiError)
-    return cls(status, str(error.get("code", "error")), str(error.get("message", "")),
-               fields=error.get("fields"), current=error.get("current"))
+    return cls(
+        status,
+        str(error.get("code", "error")),
+        str(error.get("message", "")),
+        fields=error.get("fields"),
+        current=error.get("current"),
+    )

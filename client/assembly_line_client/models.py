@@ -24,11 +24,16 @@ class Intent:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Intent:
         return cls(
-            id=data["id"], title=data.get("title", ""), status=data["status"],
-            current_phase=data["current_phase"], priority=int(data.get("priority", 5)),
-            attempts=int(data.get("attempts", 0)), assigned_to=data.get("assigned_to"),
+            id=data["id"],
+            title=data.get("title", ""),
+            status=data["status"],
+            current_phase=data["current_phase"],
+            priority=int(data.get("priority", 5)),
+            attempts=int(data.get("attempts", 0)),
+            assigned_to=data.get("assigned_to"),
             verification_level=int(data.get("verification_level") or 0),
-            spec_text=data.get("spec_text"), artifacts=dict(data.get("artifacts") or {}),
+            spec_text=data.get("spec_text"),
+            artifacts=dict(data.get("artifacts") or {}),
             raw=data,
         )
 
@@ -46,8 +51,13 @@ class Work:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Work:
         intent = Intent.from_json(data["intent"]) if data.get("assigned") else None
-        return cls(bool(data.get("assigned")), intent, dict(data.get("handoff") or {}),
-                   str(data.get("reason", "")), data)
+        return cls(
+            bool(data.get("assigned")),
+            intent,
+            dict(data.get("handoff") or {}),
+            str(data.get("reason", "")),
+            data,
+        )
 
 
 @dataclass(frozen=True)
@@ -71,8 +81,14 @@ class Completion:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Completion:
-        return cls(bool(data["completed"]), bool(data["auto_advanced"]), data["next_phase"],
-                   data.get("status", ""), data.get("gate"), data)
+        return cls(
+            bool(data["completed"]),
+            bool(data["auto_advanced"]),
+            data["next_phase"],
+            data.get("status", ""),
+            data.get("gate"),
+            data,
+        )
 
 
 @dataclass(frozen=True)
@@ -85,5 +101,10 @@ class Verification:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Verification:
-        return cls(bool(data["passed"]), int(data["level"]), dict(data["checks"]),
-                   bool(data["can_advance"]), data)
+        return cls(
+            bool(data["passed"]),
+            int(data["level"]),
+            dict(data["checks"]),
+            bool(data["can_advance"]),
+            data,
+        )

@@ -22,13 +22,16 @@ def mismatches() -> list[str]:
         for distribution, written_for in module.WRITTEN_FOR.items():
             installed = ".".join(version(distribution).split(".")[:2])
             if installed != written_for:
-                found.append(f"{module.__name__} was written for {distribution} {written_for}; "
-                             f"{installed} is installed")
+                found.append(
+                    f"{module.__name__} was written for {distribution} {written_for}; "
+                    f"{installed} is installed"
+                )
     return found
 
 
 def check_versions() -> None:
     found = mismatches()
     if found:
-        raise ImproperlyConfigured("; ".join(found) + ": re-read the patch, then update "
-                                   "its WRITTEN_FOR")
+        raise ImproperlyConfigured(
+            "; ".join(found) + ": re-read the patch, then update its WRITTEN_FOR"
+        )

@@ -32,8 +32,12 @@ class LimitedBodyMixin(ASGIHandler):
             await super().handle(scope, receive, send)
         except BodyTooLarge:
             # Answered before the middleware ran: logged here, as the request log would.
-            log.warning("request_too_large", method=scope.get("method"), path=scope.get("path"),
-                        limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+            log.warning(
+                "request_too_large",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            )
             response = JsonResponse(
                 error_body(413, "too_large", "request body is larger than the limit"),
                 status=413,

@@ -46,8 +46,11 @@ class ExecutorRegisterApi(APIView):
         operation_id="register_executor",
         tags=["executors"],
         request=InputSerializer,
-        responses={200: RegisteredExecutorSerializer, 201: RegisteredExecutorSerializer,
-                   **errors(*AUTHED)},
+        responses={
+            200: RegisteredExecutorSerializer,
+            201: RegisteredExecutorSerializer,
+            **errors(*AUTHED),
+        },
     )
     def post(self, request: Request) -> Response:
         data = validate_input(self.InputSerializer, request.data)

@@ -66,16 +66,22 @@ class IntentSubmitApi(APIView):
             return attrs
 
     @extend_schema(
-            summary="Submit a build intent",
+        summary="Submit a build intent",
         operation_id="submit_intent",
-            tags=["intents"],
-            request=InputSerializer,
-            parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
-                                         description="repeat-safe submit: the same key answers "
-                                         "the first result (header Idempotent-Replayed: true)")],
-            responses={201: SubmitAnswerSerializer, **errors(*AUTHED, 409, 413)},
-            examples=[SUBMIT_EXAMPLE],
-        )
+        tags=["intents"],
+        request=InputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="repeat-safe submit: the same key answers "
+                "the first result (header Idempotent-Replayed: true)",
+            )
+        ],
+        responses={201: SubmitAnswerSerializer, **errors(*AUTHED, 409, 413)},
+        examples=[SUBMIT_EXAMPLE],
+    )
     def post(self, request: Request) -> Response:
         data = validate_input(self.InputSerializer, request.data)
         principal = acting_principal(request)
@@ -90,7 +96,11 @@ class IntentSubmitApi(APIView):
             json.dumps(data, sort_keys=True, default=str).encode()
         ).hexdigest()
         answer, replayed = services.intent_submit_once(
-            actor=actor, key=key, request_hash=body_hash, submit=data, answer=self.answer,
+            actor=actor,
+            key=key,
+            request_hash=body_hash,
+            submit=data,
+            answer=self.answer,
             actor_label=label,
         )
         headers = {"Idempotent-Replayed": "true"} if replayed else {}
@@ -112,11 +122,11 @@ class LineStateApi(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(
-            summary="The whole line at a glance",
+        summary="The whole line at a glance",
         operation_id="line_state",
-            tags=["line"],
-            responses={200: LineStateSerializer, **errors(401, 403)},
-        )
+        tags=["line"],
+        responses={200: LineStateSerializer, **errors(401, 403)},
+    )
     def get(self, request: Request) -> Response:
         return Response(selectors.line_state())
 
@@ -139,14 +149,16 @@ class IntentListApi(APIView):
         created_by = serializers.CharField(max_length=200, required=False)
 
     @extend_schema(
-            summary="List intents, newest first",
+        summary="List intents, newest first",
         operation_id="list_intents",
-            tags=["intents"],
-            parameters=[FilterSerializer,
-                        OpenApiParameter("limit", int, description="page size (≤ 500)"),
-                        OpenApiParameter("offset", int)],
-            responses={200: IntentPageSerializer, **errors(*AUTHED)},
-        )
+        tags=["intents"],
+        parameters=[
+            FilterSerializer,
+            OpenApiParameter("limit", int, description="page size (≤ 500)"),
+            OpenApiParameter("offset", int),
+        ],
+        responses={200: IntentPageSerializer, **errors(*AUTHED)},
+    )
     def get(self, request: Request) -> Response:
         query = {
             k: v for k, v in request.query_params.dict().items() if k not in ("limit", "offset")
@@ -174,11 +186,11 @@ class IntentDetailApi(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(
-            summary="One intent with its events",
+        summary="One intent with its events",
         operation_id="get_intent",
-            tags=["intents"],
-            responses={200: IntentDetailSerializer, **errors(401, 403, 404)},
-        )
+        tags=["intents"],
+        responses={200: IntentDetailSerializer, **errors(401, 403, 404)},
+    )
     def get(self, request: Request, intent_id: str) -> Response:
         intent = Intent.objects.filter(pk=intent_id).first()
         if intent is None:

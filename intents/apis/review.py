@@ -39,12 +39,12 @@ class IntentCancelApi(APIView):
     permission_classes = [CanSubmit]
 
     @extend_schema(
-            summary="Cancel an intent (its submitter or an admin)",
+        summary="Cancel an intent (its submitter or an admin)",
         operation_id="cancel_intent",
-            tags=["intents"],
-            request=ReasonSerializer,
-            responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
-        )
+        tags=["intents"],
+        request=ReasonSerializer,
+        responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
+    )
     def post(self, request: Request, intent_id: str) -> Response:
         data = validate_input(ReasonSerializer, request.data or {})
         principal = acting_principal(request)
@@ -63,17 +63,19 @@ class IntentApproveApi(APIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(
-            summary="Approve an intent awaiting review (admin)",
+        summary="Approve an intent awaiting review (admin)",
         operation_id="approve_intent",
-            tags=["review"],
-            request=ReasonSerializer,
-            responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
-        )
+        tags=["review"],
+        request=ReasonSerializer,
+        responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
+    )
     def post(self, request: Request, intent_id: str) -> Response:
         data = validate_input(ReasonSerializer, request.data or {})
         principal = acting_principal(request)
         intent = services.intent_approve(
-            intent_id=intent_id, reviewer=principal.identity, reviewer_label=principal.name,
+            intent_id=intent_id,
+            reviewer=principal.identity,
+            reviewer_label=principal.name,
             note=data["reason"],
         )
         return Response(IntentSerializer(intent).data)
@@ -85,17 +87,19 @@ class IntentRejectApi(APIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(
-            summary="Reject an intent awaiting review, with a reason (admin)",
+        summary="Reject an intent awaiting review, with a reason (admin)",
         operation_id="reject_intent",
-            tags=["review"],
-            request=RequiredReasonSerializer,
-            responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
-        )
+        tags=["review"],
+        request=RequiredReasonSerializer,
+        responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
+    )
     def post(self, request: Request, intent_id: str) -> Response:
         data = validate_input(RequiredReasonSerializer, request.data or {})
         principal = acting_principal(request)
         intent = services.intent_reject(
-            intent_id=intent_id, reviewer=principal.identity, reviewer_label=principal.name,
+            intent_id=intent_id,
+            reviewer=principal.identity,
+            reviewer_label=principal.name,
             reason=data["reason"],
         )
         return Response(IntentSerializer(intent).data)
@@ -108,12 +112,12 @@ class IntentRequeueApi(APIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(
-            summary="Put an intent back in its phase's queue (admin)",
+        summary="Put an intent back in its phase's queue (admin)",
         operation_id="requeue_intent",
-            tags=["intents"],
-            request=ReasonSerializer,
-            responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
-        )
+        tags=["intents"],
+        request=ReasonSerializer,
+        responses={200: IntentSerializer, **errors(*AUTHED, 404, 409)},
+    )
     def post(self, request: Request, intent_id: str) -> Response:
         data = validate_input(ReasonSerializer, request.data or {})
         intent = services.intent_requeue(

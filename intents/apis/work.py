@@ -66,24 +66,26 @@ class WorkNextApi(APIView):
     class InputSerializer(serializers.Serializer[Any]):
         executor_id = serializers.CharField(max_length=100)
         # Long poll (intents/longpoll.py): hold up to this many seconds for work.
-        wait = FiniteFloatField(min_value=0, max_value=settings.LONG_POLL_MAX_SECONDS,
-                                required=False, default=0)
+        wait = FiniteFloatField(
+            min_value=0, max_value=settings.LONG_POLL_MAX_SECONDS, required=False, default=0
+        )
 
     @extend_schema(
-            summary="Claim the next work item",
+        summary="Claim the next work item",
         operation_id="claim_work",
-            description="Pulls from the shared queue: exactly one executor gets each intent. "
-            "`wait=N` (≤ 30) holds the request until work arrives or N seconds pass.",
-            tags=["work"],
-            parameters=[InputSerializer],
-            responses={200: WorkAnswerSerializer, **errors(*AUTHED, 404)},
-        )
+        description="Pulls from the shared queue: exactly one executor gets each intent. "
+        "`wait=N` (≤ 30) holds the request until work arrives or N seconds pass.",
+        tags=["work"],
+        parameters=[InputSerializer],
+        responses={200: WorkAnswerSerializer, **errors(*AUTHED, 404)},
+    )
     def get(self, request: Request) -> Response:
         data = validate_input(self.InputSerializer, request.query_params.dict())
         principal = acting_principal(request)
         executor_id = executor_id_for(principal=principal, executor_id=data["executor_id"])
-        claim = services.work_claim(executor_id=executor_id, actor=principal.identity,
-                                    look_first=data["wait"] > 0)
+        claim = services.work_claim(
+            executor_id=executor_id, actor=principal.identity, look_first=data["wait"] > 0
+        )
         if claim.intent is None:
             return Response({"assigned": False, "reason": claim.reason})
         return Response(
@@ -112,18 +114,17 @@ class WorkProgressApi(APIView):
         )
 
     @extend_schema(
-            summary="Report progress on assigned work",
+        summary="Report progress on assigned work",
         operation_id="report_progress",
-            tags=["work"],
-            request=InputSerializer,
-            responses={200: ProgressAnswerSerializer, **errors(*AUTHED, 404, 409)},
-        )
+        tags=["work"],
+        request=InputSerializer,
+        responses={200: ProgressAnswerSerializer, **errors(*AUTHED, 404, 409)},
+    )
     def post(self, request: Request) -> Response:
         data = validate_input(self.InputSerializer, request.data)
         principal = acting_principal(request)
         executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
-        intent = services.work_progress(executor_id=executor_id, actor=principal.identity,
-                                        **data)
+        intent = services.work_progress(executor_id=executor_id, actor=principal.identity, **data)
         return Response(
             {
                 "updated": True,
@@ -153,19 +154,18 @@ class WorkCompleteApi(APIView):
             return artifacts_within_limit(value)
 
     @extend_schema(
-            summary="Hand in a phase; its gate decides what follows",
+        summary="Hand in a phase; its gate decides what follows",
         operation_id="complete_work",
-            tags=["work"],
-            request=InputSerializer,
-            responses={200: CompleteAnswerSerializer, **errors(*AUTHED, 404, 409, 413)},
-            examples=[COMPLETE_EXAMPLE],
-        )
+        tags=["work"],
+        request=InputSerializer,
+        responses={200: CompleteAnswerSerializer, **errors(*AUTHED, 404, 409, 413)},
+        examples=[COMPLETE_EXAMPLE],
+    )
     def post(self, request: Request) -> Response:
         data = validate_input(self.InputSerializer, request.data)
         principal = acting_principal(request)
         executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
-        done = services.work_complete(executor_id=executor_id, actor=principal.identity,
-                                      **data)
+        done = services.work_complete(executor_id=executor_id, actor=principal.identity, **data)
         gate = None
         if done.outcome is not None:
             gate = {
@@ -198,8 +198,7 @@ class WorkReleaseApi(APIView):
         intent_id = serializers.CharField(max_length=40)
         executor_id = serializers.CharField(max_length=100)
         phase = serializers.ChoiceField(choices=Phase.choices, required=False)
-        reason = serializers.CharField(max_length=500, required=False, allow_blank=True,
-                                       default="")
+        reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
     @extend_schema_serializer(component_name="ReleaseAnswer")
     class OutputSerializer(serializers.Serializer[Any]):
@@ -224,13 +223,17 @@ class WorkReleaseApi(APIView):
         principal = acting_principal(request)
         executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
         intent = services.work_release(executor_id=executor_id, actor=principal.name, **data)
-        return Response(self.OutputSerializer({
-            "released": True,
-            "intent_id": intent.id,
-            "status": intent.status,
-            "current_phase": intent.current_phase,
-            "attempts": intent.attempts,
-        }).data)
+        return Response(
+            self.OutputSerializer(
+                {
+                    "released": True,
+                    "intent_id": intent.id,
+                    "status": intent.status,
+                    "current_phase": intent.current_phase,
+                    "attempts": intent.attempts,
+                }
+            ).data
+        )
 
 
 class VerifyApi(APIView):
@@ -253,14 +256,14 @@ class VerifyApi(APIView):
             return artifacts_within_limit(value)
 
     @extend_schema(
-            summary="Run verification levels 1..N on demand",
+        summary="Run verification levels 1..N on demand",
         operation_id="verify",
-            description="Records a VerificationRun; never moves the intent. Only the "
-            "intent's submitter, the executor holding it and admins may (403 otherwise).",
-            tags=["verification"],
-            request=InputSerializer,
-            responses={200: VerifyAnswerSerializer, **errors(*AUTHED, 404, 413, 429)},
-        )
+        description="Records a VerificationRun; never moves the intent. Only the "
+        "intent's submitter, the executor holding it and admins may (403 otherwise).",
+        tags=["verification"],
+        request=InputSerializer,
+        responses={200: VerifyAnswerSerializer, **errors(*AUTHED, 404, 413, 429)},
+    )
     def post(self, request: Request) -> Response:
         data = validate_input(self.InputSerializer, request.data)
         principal = acting_principal(request)
@@ -273,11 +276,13 @@ class VerifyApi(APIView):
             is_admin=principal.is_admin,
             executor_id=principal.executor_id,
         )
-        return Response({
-            "passed": result.passed,
-            "level": data["verification_level"],
-            "checks": result.outcome.checks,
-            "can_advance": result.can_advance,
-            "verified_level": result.verified_level,
-            "verification_id": result.run.pk,
-        })
+        return Response(
+            {
+                "passed": result.passed,
+                "level": data["verification_level"],
+                "checks": result.outcome.checks,
+                "can_advance": result.can_advance,
+                "verified_level": result.verified_level,
+                "verification_id": result.run.pk,
+            }
+        )

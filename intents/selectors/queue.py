@@ -34,8 +34,7 @@ def queue_position(intent: Intent) -> int:
     (counting a very long queue per submission was slow: docs/performance.md)."""
     limit = settings.COUNTS_EXACT_BELOW
     ahead = (
-        Intent.objects.filter(status=Status.QUEUED, rank__lt=intent.rank).order_by()[:limit]
-        .count()
+        Intent.objects.filter(status=Status.QUEUED, rank__lt=intent.rank).order_by()[:limit].count()
     )
     if ahead < limit:
         return ahead
@@ -51,7 +50,8 @@ def estimated_start(intent: Intent, *, now: datetime | None = None) -> datetime:
     required = set(intent.required_capabilities)
     executors, alive = executors_and_liveness()
     matching = [
-        e for e in executors
+        e
+        for e in executors
         if intent.environment_preference in ("either", e.environment)
         and required <= set(e.capabilities)
         and executor_alive(e, now=now, alive=(alive or {}).get(e.executor_id))
@@ -60,7 +60,8 @@ def estimated_start(intent: Intent, *, now: datetime | None = None) -> datetime:
     if matching:
         busy = set(
             Intent.objects.filter(status__in=WORKING, assigned_to__in=matching)
-            .values_list("assigned_to_id", flat=True).distinct()
+            .values_list("assigned_to_id", flat=True)
+            .distinct()
         )
         if any(e.executor_id not in busy for e in matching):
             return start  # an idle executor can take it now
@@ -100,19 +101,24 @@ def _wait_figures(values: list[float]) -> dict[str, Any]:
 
 
 QUEUE_WAIT_SAMPLE = 5000
+
+
 def queue_wait(*, now: datetime, window_seconds: int = 3600) -> dict[str, Any]:
     """Time from queued to claimed over the last hour (per phase and environment), and the
     oldest intent waiting now."""
     # Every duration here is a float: the filter leaves out the null ones.
-    rows = cast("list[tuple[str, Any, float]]", list(
-        IntentEvent.objects.filter(
-            kind=EventKind.ASSIGNED,
-            created_at__gte=now - timedelta(seconds=window_seconds),
-            duration_seconds__isnull=False,
-        )
-        .order_by("-created_at")
-        .values_list("from_phase", "payload", "duration_seconds")[:QUEUE_WAIT_SAMPLE]
-    ))
+    rows = cast(
+        "list[tuple[str, Any, float]]",
+        list(
+            IntentEvent.objects.filter(
+                kind=EventKind.ASSIGNED,
+                created_at__gte=now - timedelta(seconds=window_seconds),
+                duration_seconds__isnull=False,
+            )
+            .order_by("-created_at")
+            .values_list("from_phase", "payload", "duration_seconds")[:QUEUE_WAIT_SAMPLE]
+        ),
+    )
     by_phase: dict[str, list[float]] = {}
     by_environment: dict[str, list[float]] = {}
     for phase, payload, waited in rows:
@@ -184,9 +190,9 @@ def _why_nobody(intent: dispatch.Queued, online: list[Executor], now: datetime) 
 
 WAITING_LOOKAHEAD = 200
 WAITING_SHOWN = 20
-def waiting_reasons(
-    *, now: datetime, online: list[Executor] | None = None
-) -> list[dict[str, Any]]:
+
+
+def waiting_reasons(*, now: datetime, online: list[Executor] | None = None) -> list[dict[str, Any]]:
     """Queued intents at the head of the queue that no online executor may take now, with the
     reason (separation of duties, environment, capabilities), instead of breaking a rule.
     The head is read as the few columns the rules use, and the rules are asked once per kind

@@ -69,9 +69,10 @@ def line_metrics(
     decided = finished["completed"] + finished["failed"]
     phase_times = counts.phase_seconds
     oldest = (
-        Intent.objects.filter(status=Status.QUEUED).order_by("queued_at").values_list(
-            "queued_at", flat=True
-        ).first()
+        Intent.objects.filter(status=Status.QUEUED)
+        .order_by("queued_at")
+        .values_list("queued_at", flat=True)
+        .first()
     )
     return {
         "by_phase": by_phase,
@@ -114,9 +115,7 @@ def line_state() -> dict[str, Any]:
         "queue_by_priority": counts.by_priority,
         "work_in_progress": work_in_progress(now=now),
         "recent_events": recent_events(),
-        "waiting": waiting_reasons(
-            now=now, online=dispatch.online_among(executors, alive, now)
-        ),
+        "waiting": waiting_reasons(now=now, online=dispatch.online_among(executors, alive, now)),
         "stalled": stalled_work(),
         "review_inbox": review_inbox(now=now),
     }
@@ -150,6 +149,8 @@ def stalled_work() -> list[dict[str, Any]]:
 
 
 REVIEW_INBOX_SHOWN = 50
+
+
 def review_inbox(*, now: datetime) -> list[dict[str, Any]]:
     """Intents awaiting review with their age against the review SLA, their latest checks and
     artifacts at a glance, and where to review them in admin."""
@@ -204,14 +205,27 @@ def review_inbox(*, now: datetime) -> list[dict[str, Any]]:
 
 WORK_IN_PROGRESS_SHOWN = 100
 RECENT_EVENTS_SHOWN = 30
+
+
 def work_in_progress(*, now: datetime) -> list[dict[str, Any]]:
     rows = (
         Intent.objects.filter(status__in=WORKING)
         .order_by("assigned_at")
         .values(
-            "id", "title", "current_phase", "status", "assigned_to_id", "phase_progress",
-            "progress_message", "assigned_at", "lease_expires_at", "stalled_at", "spilled",
-            "priority", "attempts", "last_progress_at",
+            "id",
+            "title",
+            "current_phase",
+            "status",
+            "assigned_to_id",
+            "phase_progress",
+            "progress_message",
+            "assigned_at",
+            "lease_expires_at",
+            "stalled_at",
+            "spilled",
+            "priority",
+            "attempts",
+            "last_progress_at",
         )[:WORK_IN_PROGRESS_SHOWN]
     )
     return [
@@ -239,8 +253,13 @@ def recent_events() -> list[dict[str, Any]]:
     """The latest events, newest first (the event time index)."""
     events = (
         IntentEvent.objects.select_related("intent")
-        .defer("intent__spec_text", "intent__artifacts", "intent__build_output",
-               "intent__test_results", "intent__phase_progress")
+        .defer(
+            "intent__spec_text",
+            "intent__artifacts",
+            "intent__build_output",
+            "intent__test_results",
+            "intent__phase_progress",
+        )
         .order_by("-created_at", "-id")[:RECENT_EVENTS_SHOWN]
     )
     return [event_data(event) for event in events]

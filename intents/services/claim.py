@@ -19,8 +19,14 @@ from intents.models import (
 
 # What a claim writes (the spec and artifacts are read for the answer, not written back).
 CLAIM_FIELDS = (
-    "status", "assigned_to", "assigned_at", "lease_expires_at", "last_progress_at",
-    "stalled_at", "spilled", "updated_at",
+    "status",
+    "assigned_to",
+    "assigned_at",
+    "lease_expires_at",
+    "last_progress_at",
+    "stalled_at",
+    "spilled",
+    "updated_at",
 )
 
 
@@ -51,9 +57,7 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
     with transaction.atomic():
         # Locking the executor row serializes one executor's own claims, so max_concurrent
         # cannot be overrun by parallel requests of the same executor.
-        executor = executor_get(
-            executor_id=executor_id, lock=True
-        )
+        executor = executor_get(executor_id=executor_id, lock=True)
         came_online = executor_touch(executor_id=executor_id, executor=executor, now=now)
         if came_online:
             record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)

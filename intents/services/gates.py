@@ -201,8 +201,11 @@ def intent_verify(
     intent = Intent.objects.filter(pk=intent_id).first()
     if intent is None:
         raise NotFound(f"intent {intent_id!r} not found")
-    holds = (executor_id is not None and intent.assigned_to_id == executor_id
-             and intent.status in WORKING)
+    holds = (
+        executor_id is not None
+        and intent.assigned_to_id == executor_id
+        and intent.status in WORKING
+    )
     if not (is_admin or intent.created_by == actor or holds):
         raise NotAllowed(
             f"only the submitter of intent {intent.id}, the executor holding it and admins "
@@ -212,15 +215,17 @@ def intent_verify(
     verify_rate_check(intent_id=intent.id)
     asked: list[str | int] = list(range(1, level + 1))
     gate = gate_levels(phase)
-    outcome = run_levels(intent, merged_artifacts(intent, artifacts or {}),
-                         asked + [lv for lv in gate if lv not in asked])
+    outcome = run_levels(
+        intent,
+        merged_artifacts(intent, artifacts or {}),
+        asked + [lv for lv in gate if lv not in asked],
+    )
     checks = outcome.checks
-    passed = all(c["passed"] or not c["blocking"] for c in checks.values()
-                 if c["level"] in asked)
-    gate_passed = all(c["passed"] or not c["blocking"] for c in checks.values()
-                      if c["level"] in gate)
-    can_advance = (gate_passed and intent.current_phase == phase
-                   and intent.status not in FINAL)
+    passed = all(c["passed"] or not c["blocking"] for c in checks.values() if c["level"] in asked)
+    gate_passed = all(
+        c["passed"] or not c["blocking"] for c in checks.values() if c["level"] in gate
+    )
+    can_advance = gate_passed and intent.current_phase == phase and intent.status not in FINAL
     run = VerificationRun.objects.create(
         intent=intent, phase=phase, level=level, passed=passed, checks=checks, gate=False
     )

@@ -87,6 +87,7 @@ def intent_submit_once(
     gets the first answer back (replayed=True), a repeat with a different body is a 409.
     Race-safe: the key row is inserted in the transaction of the intent, under a unique
     constraint, so of two concurrent first submissions one intent survives."""
+
     def replay() -> tuple[dict[str, Any], bool] | None:
         first = IdempotencyKey.objects.filter(actor=actor, key=key).first()
         if first is None:

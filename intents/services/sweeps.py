@@ -130,9 +130,7 @@ def review_sla_sweep(
                 from_status=intent.status,
                 from_phase=intent.current_phase,
                 payload={
-                    "waiting_seconds": round(
-                        (now - intent.review_requested_at).total_seconds(), 3
-                    ),
+                    "waiting_seconds": round((now - intent.review_requested_at).total_seconds(), 3),
                     "sla_seconds": settings.REVIEW_SLA_SECONDS,
                 },
             )

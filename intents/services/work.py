@@ -32,8 +32,17 @@ from verification.registry import gate_levels, run_levels
 # field read from the database makes one (a recursion).
 PROGRESS_FIELDS = (
     # title: the progress event names the intent (read, saved back unchanged).
-    "title", "status", "current_phase", "assigned_to", "attempts", "phase_progress",
-    "progress_message", "last_progress_at", "stalled_at", "lease_expires_at", "updated_at",
+    "title",
+    "status",
+    "current_phase",
+    "assigned_to",
+    "attempts",
+    "phase_progress",
+    "progress_message",
+    "last_progress_at",
+    "stalled_at",
+    "lease_expires_at",
+    "updated_at",
 )
 
 
@@ -97,8 +106,9 @@ def work_complete(
     outcome = None
     if status == Status.COMPLETED:
         # Outside any transaction: checks may call the built service over HTTP.
-        outcome = run_levels(intent, merged_artifacts(intent, artifacts),
-                             gate_levels(checked_phase))
+        outcome = run_levels(
+            intent, merged_artifacts(intent, artifacts), gate_levels(checked_phase)
+        )
 
     now = timezone.now()
     with transaction.atomic():
@@ -130,8 +140,7 @@ def work_complete(
             reason = {"executor": "the executor reported the phase failed"}
         else:
             # Saved with the rest below: passed or not, the intent's whole row is written.
-            record_gate(intent=intent, outcome=outcome, actor=actor, phase=from_phase,
-                         save=False)
+            record_gate(intent=intent, outcome=outcome, actor=actor, phase=from_phase, save=False)
             passed, reason = outcome.passed, outcome.failures
         executor_count_phase(executor_id=executor_id, passed=passed, seconds=duration)
         if passed:

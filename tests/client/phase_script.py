@@ -23,11 +23,15 @@ None
 ARTIFACTS = {
     "spec": {"spec_text": SPEC},
     "build": {"build_output": "compiled", "commit": "c0ffee", "files": ["app.py"]},
-    "test": {"test_results": {"passed": 30, "failed": 0, "skipped": 0, "coverage": 90.0},
-             "quality": {"lint_errors": 0, "type_errors": 0, "warnings": []},
-             "security": {"high": 0, "medium": 0, "low": 0, "secrets": 0}},
-    "production": {"rollback_plan": "redeploy previous",
-                   "files": ["README.md", "SPEC.md", "docs/api.md", "Dockerfile"]},
+    "test": {
+        "test_results": {"passed": 30, "failed": 0, "skipped": 0, "coverage": 90.0},
+        "quality": {"lint_errors": 0, "type_errors": 0, "warnings": []},
+        "security": {"high": 0, "medium": 0, "low": 0, "secrets": 0},
+    },
+    "production": {
+        "rollback_plan": "redeploy previous",
+        "files": ["README.md", "SPEC.md", "docs/api.md", "Dockerfile"],
+    },
 }
 
 given = json.loads(sys.stdin.read())
@@ -35,8 +39,11 @@ phase = os.environ["ASSEMBLY_LINE_PHASE"]
 assert given["intent"]["id"] == os.environ["ASSEMBLY_LINE_INTENT_ID"]
 executor_id = os.environ["ASSEMBLY_LINE_EXECUTOR_ID"]
 record = Path(os.environ["RECORD_DIR"]) / f"{phase}-{executor_id}.json"
-env = {k: v for k, v in os.environ.items()
-       if k.startswith("ASSEMBLY_LINE_") and k != "ASSEMBLY_LINE_TOKEN"}
+env = {
+    k: v
+    for k, v in os.environ.items()
+    if k.startswith("ASSEMBLY_LINE_") and k != "ASSEMBLY_LINE_TOKEN"
+}
 record.write_text(json.dumps({"stdin": given, "env": env}))
 print(f"starting {phase}", flush=True)
 for step in (0.3, 0.6, 0.9):

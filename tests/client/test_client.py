@@ -91,7 +91,8 @@ def test_a_long_poll_whose_client_hangs_up_claims_nothing_afterwards(server: Ser
         sock.sendall(
             b"GET /assembly-line/work/next?executor_id=gone&wait=20 HTTP/1.1\r\n"
             b"Host: " + address.netloc.encode() + b"\r\n"
-            b"Authorization: Bearer " + token.encode() + b"\r\n\r\n")
+            b"Authorization: Bearer " + token.encode() + b"\r\n\r\n"
+        )
         time.sleep(1.5)  # held on an empty queue
         sock.settimeout(0.1)
         with pytest.raises(TimeoutError):
@@ -232,8 +233,9 @@ def test_async_client_heartbeats_claims_and_watches(server: Server) -> None:
 
     async def scenario() -> dict[str, Any]:
         async with AsyncClient(server.url, token) as line, line.heartbeats("async-ex", 0.2):
-            registered = await line.register("async-ex", environment="server",
-                                             capabilities=["python"])
+            registered = await line.register(
+                "async-ex", environment="server", capabilities=["python"]
+            )
             async with line.watch() as stream:
                 snapshot = await asyncio.wait_for(anext(stream), 10)
                 submitted = await line.submit("async", spec_text=SPEC_OK)
@@ -243,10 +245,18 @@ def test_async_client_heartbeats_claims_and_watches(server: Server) -> None:
             await line.progress(work.intent.id, "async-ex", "build", 0.5, "halfway")
             verification = await line.verify(work.intent.id, 3, "build")
             await asyncio.sleep(0.5)  # a few background heartbeats
-            done = await line.complete(work.intent.id, "async-ex",
-                                       {"build_output": "ok", "commit": "1"})
-            return {"registered": registered, "snapshot": snapshot, "submitted": submitted,
-                    "event": event, "work": work, "verification": verification, "done": done}
+            done = await line.complete(
+                work.intent.id, "async-ex", {"build_output": "ok", "commit": "1"}
+            )
+            return {
+                "registered": registered,
+                "snapshot": snapshot,
+                "submitted": submitted,
+                "event": event,
+                "work": work,
+                "verification": verification,
+                "done": done,
+            }
 
     result = asyncio.run(scenario())
     assert result["registered"]["capabilities"] == ["python"]
@@ -256,9 +266,13 @@ def test_async_client_heartbeats_claims_and_watches(server: Server) -> None:
     assert result["verification"].level == 3 and result["verification"].passed is False
     assert result["done"].auto_advanced and result["done"].next_phase == "test"
     # The background task beat every 0.2 s while the block ran (over 0.5 s of it asleep).
-    beats = [line for line in map(json_or_none, server.output_all().splitlines())
-             if line and line.get("event") == "request"
-             and line.get("path") == "/assembly-line/executors/heartbeat"]
+    beats = [
+        line
+        for line in map(json_or_none, server.output_all().splitlines())
+        if line
+        and line.get("event") == "request"
+        and line.get("path") == "/assembly-line/executors/heartbeat"
+    ]
     assert len(beats) >= 2 and all(b["status"] == 200 and b["method"] == "POST" for b in beats)
     assert Executor.objects.get(pk="async-ex").last_heartbeat is not None
 
@@ -279,10 +293,22 @@ def test_a_client_generated_by_openapi_python_client_submits_and_claims(
     config = tmp_path / "config.yaml"
     config.write_text("post_hooks: []\npackage_name_override: generated_line\n")
     generate = subprocess.run(
-        [Path(sys.executable).with_name("openapi-python-client"), "generate", "--path",
-         str(schema), "--output-path", str(tmp_path / "generated_line"), "--meta", "none",
-         "--config", str(config)],
-        capture_output=True, text=True, timeout=120)
+        [
+            Path(sys.executable).with_name("openapi-python-client"),
+            "generate",
+            "--path",
+            str(schema),
+            "--output-path",
+            str(tmp_path / "generated_line"),
+            "--meta",
+            "none",
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert generate.returncode == 0, generate.stdout + generate.stderr
     assert "Warning" not in generate.stdout, generate.stdout
     sys.path.insert(0, str(tmp_path))
@@ -299,8 +325,9 @@ def test_a_client_generated_by_openapi_python_client_submits_and_claims(
     answer = submit_intent.sync(client=submitter, body=body)
     assert answer.status == "queued" and answer.current_phase == "build"
 
-    worker = generated.AuthenticatedClient(base_url=server.url,
-                                           token=executor_token("generated-ex"))
+    worker = generated.AuthenticatedClient(
+        base_url=server.url, token=executor_token("generated-ex")
+    )
     work = claim_work.sync(client=worker, executor_id="generated-ex")
     assert work.assigned is True
     assert work.intent.id == answer.intent_id and work.intent.title == "generated"
@@ -312,6 +339,9 @@ def test_the_stream_splits_a_batched_frame_into_one_event_message_each() -> None
 
     assert messages('{"type": "snapshot", "state": {}}') == [{"type": "snapshot", "state": {}}]
     assert messages('{"type": "event", "event": {"id": 1}}') == [
-        {"type": "event", "event": {"id": 1}}]
+        {"type": "event", "event": {"id": 1}}
+    ]
     assert messages('{"type": "events", "events": [{"id": 1}, {"id": 2}]}') == [
-        {"type": "event", "event": {"id": 1}}, {"type": "event", "event": {"id": 2}}]
+        {"type": "event", "event": {"id": 1}},
+        {"type": "event", "event": {"id": 2}},
+    ]

@@ -117,9 +117,7 @@ def test_handoff_after_a_review_rejection_carries_the_reviewers_reason(
     assert handoff["returned"]["by"] == f"token:{root.pk}"
 
 
-def test_handoff_after_a_stall_requeue(
-    submitter: Actor, executor: Actor, outsider: Actor
-) -> None:
+def test_handoff_after_a_stall_requeue(submitter: Actor, executor: Actor, outsider: Actor) -> None:
     intent_id = submit(submitter)["intent_id"]
     claim(executor)
     progress(executor, intent_id, "build", 0.4, "thinking")
@@ -301,9 +299,7 @@ def test_first_choice_environment_is_served_at_once(
     assert answer["intent"]["id"] == intent_id and answer["intent"]["spilled"] is False
 
 
-def test_explicit_preference_never_spills(
-    settings: Any, submitter: Actor, executor: Actor
-) -> None:
+def test_explicit_preference_never_spills(settings: Any, submitter: Actor, executor: Actor) -> None:
     settings.SPILLOVER_SECONDS = 0
     submit(submitter, environment_preference="server")
     assert claim(executor)["assigned"] is False
@@ -320,8 +316,7 @@ def test_two_submitters_both_served_within_the_first_ten_claims(executor: Actor)
         submit(quiet, priority=5)
     worker = make_executor("many", "local", max_concurrent=100)
     owners = [
-        Intent.objects.get(pk=claim(worker)["intent"]["id"]).created_by_label
-        for _ in range(10)
+        Intent.objects.get(pk=claim(worker)["intent"]["id"]).created_by_label for _ in range(10)
     ]
     assert "busy" in owners and "quiet" in owners
     # Round-robin: they alternate while both have work queued.
@@ -335,8 +330,7 @@ def test_fair_share_stays_inside_priority_order(settings: Any, executor: Actor) 
     submit(quiet, priority=2)
     worker = make_executor("many", "local", max_concurrent=100)
     owners = [
-        Intent.objects.get(pk=claim(worker)["intent"]["id"]).created_by_label
-        for _ in range(4)
+        Intent.objects.get(pk=claim(worker)["intent"]["id"]).created_by_label for _ in range(4)
     ]
     assert owners == ["busy", "busy", "busy", "quiet"]
 

@@ -33,7 +33,9 @@ def test_either_is_served_by_both_environments(
     first = submit(submitter)["intent_id"]
     second = submit(submitter)["intent_id"]
     assert {claim(server_executor)["intent"]["id"], claim(executor)["intent"]["id"]} == {
-        first, second}
+        first,
+        second,
+    }
 
 
 def test_required_capabilities_must_be_a_subset(submitter: Actor) -> None:
@@ -59,8 +61,7 @@ def test_ageing_lets_a_long_waiting_low_priority_intent_go_first(
     old_low = submit(submitter, priority=1)["intent_id"]
     # It has waited 10 minutes: 10 points of ageing beat a fresh priority-10.
     waited = timezone.now() - timedelta(minutes=10)
-    Intent.objects.filter(pk=old_low).update(
-        queued_at=waited, rank=waited - timedelta(seconds=60))
+    Intent.objects.filter(pk=old_low).update(queued_at=waited, rank=waited - timedelta(seconds=60))
     submit(submitter, priority=10)
     assert claim(executor)["intent"]["id"] == old_low
 
@@ -106,11 +107,26 @@ def test_claim_response_carries_the_whole_intent(submitter: Actor, executor: Act
     work = claim(executor)
     assert work["assigned"] is True
     intent = work["intent"]
-    for field in ["id", "title", "spec_path", "priority", "created_by", "created_at",
-                  "assigned_to", "assigned_at", "environment_preference",
-                  "requires_human_review", "status", "current_phase", "phase_progress",
-                  "build_output", "test_results", "deployment_url", "verification_level",
-                  "quality_score"]:
+    for field in [
+        "id",
+        "title",
+        "spec_path",
+        "priority",
+        "created_by",
+        "created_at",
+        "assigned_to",
+        "assigned_at",
+        "environment_preference",
+        "requires_human_review",
+        "status",
+        "current_phase",
+        "phase_progress",
+        "build_output",
+        "test_results",
+        "deployment_url",
+        "verification_level",
+        "quality_score",
+    ]:
         assert field in intent
     assert intent["id"] == intent_id and intent["assigned_to"] == "laptop-1"
     assert intent["created_by_label"] == "alice" and intent["lease_expires_at"]
@@ -133,8 +149,9 @@ def test_claim_is_a_handful_of_queries(
 
 @pytest.mark.django_db(transaction=True)
 def test_fifty_concurrent_claimers_take_200_intents_exactly_once(postgres: None) -> None:
-    executors = [Executor.objects.create(executor_id=f"c{i:02d}", max_concurrent=10)
-                 for i in range(50)]
+    executors = [
+        Executor.objects.create(executor_id=f"c{i:02d}", max_concurrent=10) for i in range(50)
+    ]
     for n in range(200):
         services.intent_submit(actor="load", title=f"i{n}", spec_text="-", priority=1 + n % 10)
     # The spec check fails on "-", so all 200 wait in the spec queue.

@@ -18,8 +18,7 @@ def state(viewer: Actor) -> dict[str, Any]:
     return viewer.client.get("/assembly-line/state").json()
 
 
-def test_small_queues_are_counted_exactly(viewer: Actor, submitter: Actor,
-                                          executor: Actor) -> None:
+def test_small_queues_are_counted_exactly(viewer: Actor, submitter: Actor, executor: Actor) -> None:
     cache.delete(counts.CACHE_KEY)
     for n in range(3):
         submit(submitter, title=f"s{n}")

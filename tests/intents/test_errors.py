@@ -36,8 +36,13 @@ def assert_error(response: Any, status: int, code: str | None = None) -> dict[st
     ],
 )
 def test_submit_rejects_invalid_bodies(submitter: Actor, body: dict[str, Any], field: str) -> None:
-    payload = {"title": "t", "spec_path": "demo.md", "priority": 5,
-               "environment_preference": "either", **body}
+    payload = {
+        "title": "t",
+        "spec_path": "demo.md",
+        "priority": 5,
+        "environment_preference": "either",
+        **body,
+    }
     error = assert_error(
         submitter.client.post("/assembly-line/intent", payload, format="json"), 400, "invalid"
     )
@@ -46,12 +51,18 @@ def test_submit_rejects_invalid_bodies(submitter: Actor, body: dict[str, Any], f
 
 
 def test_submit_rejects_missing_title_and_non_object_body(submitter: Actor) -> None:
-    error = assert_error(submitter.client.post(
-        "/assembly-line/intent", {"spec_path": "demo.md"}, format="json"), 400)
+    error = assert_error(
+        submitter.client.post("/assembly-line/intent", {"spec_path": "demo.md"}, format="json"), 400
+    )
     assert "title" in error["fields"]
     assert_error(submitter.client.post("/assembly-line/intent", [1, 2], format="json"), 400)
-    assert_error(submitter.client.post(
-        "/assembly-line/intent", "{not json", content_type="application/json"), 400, "parse_error")
+    assert_error(
+        submitter.client.post(
+            "/assembly-line/intent", "{not json", content_type="application/json"
+        ),
+        400,
+        "parse_error",
+    )
     assert Intent.objects.count() == 0
 
 
@@ -66,8 +77,12 @@ def test_progress_outside_0_1_and_unknown_phase_are_400(submitter: Actor, execut
 
 
 def test_complete_requires_fields(executor: Actor) -> None:
-    error = assert_error(executor.client.post(
-        "/assembly-line/work/complete", {"executor_id": "laptop-1"}, format="json"), 400)
+    error = assert_error(
+        executor.client.post(
+            "/assembly-line/work/complete", {"executor_id": "laptop-1"}, format="json"
+        ),
+        400,
+    )
     assert "intent_id" in error["fields"]
     assert_error(complete(executor, "int_x", status="done"), 400)
     assert_error(complete(executor, "int_x", artifacts="nope"), 400)  # type: ignore[arg-type]
@@ -87,11 +102,22 @@ def test_unknown_intent_is_404(executor: Actor, viewer: Actor) -> None:
 def test_unknown_executor_is_404(admin: Actor) -> None:
     assert_error(admin.client.get("/assembly-line/work/next", {"executor_id": "ghost"}), 404)
     # A long poll on an empty queue takes the cheap path, which checks too.
-    assert_error(admin.client.get("/assembly-line/work/next",
-                                  {"executor_id": "ghost", "wait": 1}), 404)
-    assert_error(admin.client.post("/assembly-line/work/progress", {
-        "intent_id": "int_nope", "executor_id": "ghost", "phase": "build", "progress": 0.5,
-    }, format="json"), 404)
+    assert_error(
+        admin.client.get("/assembly-line/work/next", {"executor_id": "ghost", "wait": 1}), 404
+    )
+    assert_error(
+        admin.client.post(
+            "/assembly-line/work/progress",
+            {
+                "intent_id": "int_nope",
+                "executor_id": "ghost",
+                "phase": "build",
+                "progress": 0.5,
+            },
+            format="json",
+        ),
+        404,
+    )
 
 
 def test_unknown_path_is_json_404(anonymous: Any) -> None:
@@ -102,8 +128,13 @@ def test_phase_mismatch_is_409_with_current_state(submitter: Actor, executor: Ac
     intent_id = submit(submitter)["intent_id"]
     claim(executor)
     error = assert_error(progress(executor, intent_id, "test", 0.5), 409, "transition_not_allowed")
-    assert error["current"] == {"intent_id": intent_id, "status": "assigned", "phase": "build",
-                                "assigned_to": "laptop-1", "attempts": 0}
+    assert error["current"] == {
+        "intent_id": intent_id,
+        "status": "assigned",
+        "phase": "build",
+        "assigned_to": "laptop-1",
+        "attempts": 0,
+    }
     assert_error(complete(executor, intent_id, phase_artifacts("build"), phase="test"), 409)
     intent = Intent.objects.get(pk=intent_id)
     assert (intent.status, intent.current_phase) == ("assigned", "build")
@@ -148,8 +179,9 @@ def test_cancel_by_submitter_and_conflict_when_final(
     mine = submit(executor)["intent_id"]
     # Another submitter's intent: an executor token may not cancel it.
     assert_error(executor.client.post(f"/assembly-line/intents/{intent_id}/cancel"), 403)
-    response = submitter.client.post(f"/assembly-line/intents/{intent_id}/cancel",
-                                     {"reason": "changed my mind"}, format="json")
+    response = submitter.client.post(
+        f"/assembly-line/intents/{intent_id}/cancel", {"reason": "changed my mind"}, format="json"
+    )
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     assert_error(submitter.client.post(f"/assembly-line/intents/{intent_id}/cancel"), 409)
     assert admin.client.post(f"/assembly-line/intents/{mine}/cancel").status_code == 200

@@ -27,7 +27,8 @@ def test_now_when_a_matching_executor_is_idle(submitter: Actor, executor: Actor)
 
 
 def test_behind_the_queue_when_every_matching_executor_is_busy(
-        submitter: Actor, executor: Actor, server_executor: Actor) -> None:
+    submitter: Actor, executor: Actor, server_executor: Actor
+) -> None:
     claim(executor)
     claim(server_executor)  # both alive, nothing queued yet
     submit(submitter)
@@ -45,7 +46,8 @@ def test_behind_the_queue_when_every_matching_executor_is_busy(
 
 
 def test_position_in_a_long_queue_is_the_snapshot_of_the_queue(
-        submitter: Actor, settings: Any) -> None:
+    submitter: Actor, settings: Any
+) -> None:
     for _ in range(4):
         submit(submitter)
     last = Intent.objects.order_by("-rank").first()
@@ -56,5 +58,8 @@ def test_position_in_a_long_queue_is_the_snapshot_of_the_queue(
     settings.COUNTS_EXACT_BELOW = 2
     counts.timed_count()
     assert selectors.queue_position(last) == 4
-    assert timedelta(0) <= started({"estimated_start": selectors.estimated_start(
-        last).isoformat()}) - timezone.now()
+    assert (
+        timedelta(0)
+        <= started({"estimated_start": selectors.estimated_start(last).isoformat()})
+        - timezone.now()
+    )

@@ -53,8 +53,9 @@ def drive_phase(actor: Actor, phase: str, artifacts: dict[str, Any] | None = Non
     expected = "testing" if phase == "test" else "in_progress"
     assert first.json() == {**first.json(), "updated": True, "current_state": expected}
     assert progress(actor, intent["id"], phase, 0.9, "nearly").status_code == 200
-    return complete(actor, intent["id"], artifacts if artifacts is not None else
-                    phase_artifacts(phase))
+    return complete(
+        actor, intent["id"], artifacts if artifacts is not None else phase_artifacts(phase)
+    )
 
 
 def test_full_life_from_submit_to_completed_through_all_four_phases(
@@ -62,8 +63,12 @@ def test_full_life_from_submit_to_completed_through_all_four_phases(
 ) -> None:
     body = submit(submitter, spec_path="", spec_text="# draft\n")
     intent_id = body["intent_id"]
-    for phase, following in [("spec", "build"), ("build", "test"), ("test", "production"),
-                             ("production", "completed")]:
+    for phase, following in [
+        ("spec", "build"),
+        ("build", "test"),
+        ("test", "production"),
+        ("production", "completed"),
+    ]:
         response = drive_phase(executor, phase)
         assert response.status_code == 200, response.content
         data = response.json()
@@ -121,7 +126,11 @@ def test_gate_failure_requeues_with_attempts_and_then_passes(
     assert data["status"] == "queued"
     assert data["attempts"] == 1
     assert data["gate"]["checks"]["test_coverage"] == {
-        "passed": False, "detail": "2 test(s) failed", "level": 3, "blocking": True}
+        "passed": False,
+        "detail": "2 test(s) failed",
+        "level": 3,
+        "blocking": True,
+    }
     requeued = IntentEvent.objects.filter(intent_id=intent_id, kind="requeued").get()
     assert requeued.payload["reason"] == {"test_coverage": "2 test(s) failed"}
     # The retry passes.
@@ -142,7 +151,9 @@ def test_gate_failure_at_max_attempts_fails_the_intent(submitter: Actor, executo
     assert intent.events.last().kind == "failed"
     assert intent.assigned_to is None
     assert claim(executor) == {
-        "assigned": False, "reason": "no queued intent matches this executor"}
+        "assigned": False,
+        "reason": "no queued intent matches this executor",
+    }
 
 
 def test_executor_may_report_a_failed_phase(submitter: Actor, executor: Actor) -> None:

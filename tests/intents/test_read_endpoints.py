@@ -31,9 +31,20 @@ def test_state_counts_queue_work_and_executors(
     laptop = state["executors"]["laptop-1"]
     assert laptop["status"] == "busy"
     assert laptop["current_work"] == ids[0]
-    assert set(laptop) >= {"executor_id", "executor_type", "environment", "status",
-                           "current_work", "capabilities", "availability", "builds_completed",
-                           "avg_build_time", "success_rate", "last_heartbeat", "is_healthy"}
+    assert set(laptop) >= {
+        "executor_id",
+        "executor_type",
+        "environment",
+        "status",
+        "current_work",
+        "capabilities",
+        "availability",
+        "builds_completed",
+        "avg_build_time",
+        "success_rate",
+        "last_heartbeat",
+        "is_healthy",
+    }
     assert state["executors"]["laptop-2"]["status"] == "offline"  # never heard from
     metrics = state["metrics"]
     assert metrics["by_phase"]["build"] == {"queued": 2, "in_progress": 1}
@@ -70,12 +81,22 @@ def test_intent_list_filters(submitter: Actor, executor: Actor, viewer: Actor) -
     claim(executor)
     page = viewer.client.get("/assembly-line/intents/").json()
     assert page["count"] == 2 and {i["id"] for i in page["results"]} == {a, b}
-    assert [i["id"] for i in viewer.client.get(
-        "/assembly-line/intents/", {"phase": "spec"}).json()["results"]] == [b]
-    assert [i["id"] for i in viewer.client.get(
-        "/assembly-line/intents/", {"status": "assigned"}).json()["results"]] == [a]
-    assert [i["id"] for i in viewer.client.get(
-        "/assembly-line/intents/", {"executor": "laptop-1"}).json()["results"]] == [a]
+    assert [
+        i["id"]
+        for i in viewer.client.get("/assembly-line/intents/", {"phase": "spec"}).json()["results"]
+    ] == [b]
+    assert [
+        i["id"]
+        for i in viewer.client.get("/assembly-line/intents/", {"status": "assigned"}).json()[
+            "results"
+        ]
+    ] == [a]
+    assert [
+        i["id"]
+        for i in viewer.client.get("/assembly-line/intents/", {"executor": "laptop-1"}).json()[
+            "results"
+        ]
+    ] == [a]
     assert viewer.client.get("/assembly-line/intents/", {"status": "bogus"}).status_code == 400
     assert viewer.client.get("/assembly-line/intents/", {"limit": 1}).json()["next"]
 
@@ -85,8 +106,7 @@ def test_intent_detail_has_events(submitter: Actor, executor: Actor, viewer: Act
     claim(executor)
     body = viewer.client.get(f"/assembly-line/intents/{intent_id}").json()
     assert body["id"] == intent_id and body["status"] == "assigned"
-    assert [e["kind"] for e in body["events"]] == [
-        "submitted", "verified", "advanced", "assigned"]
+    assert [e["kind"] for e in body["events"]] == ["submitted", "verified", "advanced", "assigned"]
     assert body["events"][-1]["executor_id"] == "laptop-1"
 
 
@@ -95,22 +115,26 @@ def test_heartbeat_brings_executor_online_and_extends_lease(
 ) -> None:
     intent_id = submit(submitter)["intent_id"]
     work = claim(executor)
-    response = executor.client.post("/assembly-line/executors/heartbeat",
-                                    {"executor_id": "laptop-1"}, format="json")
+    response = executor.client.post(
+        "/assembly-line/executors/heartbeat", {"executor_id": "laptop-1"}, format="json"
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "busy" and body["current_work"] == intent_id
     from intents.models import Intent
 
     assert Intent.objects.get(pk=intent_id).lease_expires_at.isoformat() >= work["intent"][
-        "lease_expires_at"].replace("Z", "+00:00")
+        "lease_expires_at"
+    ].replace("Z", "+00:00")
 
 
 def test_executor_updates_its_registration(executor: Actor) -> None:
     # What describes it; its routing is an admin's (tests/security/test_executor_register.py).
-    response = executor.client.post("/assembly-line/executors/register", {
-        "executor_id": "laptop-1", "executor_type": "server_ai", "availability": "always"},
-        format="json")
+    response = executor.client.post(
+        "/assembly-line/executors/register",
+        {"executor_id": "laptop-1", "executor_type": "server_ai", "availability": "always"},
+        format="json",
+    )
     assert response.status_code == 200
     assert response.json()["executor_type"] == "server_ai"
     assert "token" not in response.json()

@@ -90,14 +90,27 @@ urlpatterns = [path("echo", EchoApi.as_view())]
 async def served_by_handler(method: str, body: bytes = b"") -> tuple[int, bytes]:
     """One request through SyncChainASGIHandler and the project's middleware, ended as Daphne
     ends it: the client's disconnect comes after the answer."""
-    app = ApplicationCommunicator(SyncChainASGIHandler(), {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-        "scheme": "http", "path": "/echo", "raw_path": b"/echo", "query_string": b"",
-        "root_path": "", "headers": [(b"host", b"127.0.0.1"),
-                                     (b"content-type", b"application/json"),
-                                     (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
-    })
+    app = ApplicationCommunicator(
+        SyncChainASGIHandler(),
+        {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": "/echo",
+            "raw_path": b"/echo",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"127.0.0.1"),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+            "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 8000),
+        },
+    )
     await app.send_input({"type": "http.request", "body": body, "more_body": False})
     start = await app.receive_output(5)
     content = await app.receive_output(5)
@@ -109,7 +122,8 @@ async def served_by_handler(method: str, body: bytes = b"") -> tuple[int, bytes]
 @pytest.mark.parametrize(("method", "body"), [("GET", b""), ("POST", b'{"name": "x"}')])
 @override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["127.0.0.1"])
 async def test_a_served_request_is_freed_without_the_garbage_collector(
-        method: str, body: bytes) -> None:
+    method: str, body: bytes
+) -> None:
     served.clear()
     await served_by_handler(method, body)  # warm: the first request imports and caches
     gc.collect()

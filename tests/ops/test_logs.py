@@ -17,11 +17,32 @@ from tests.servers import Server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STATE_FIELDS = {"event", "kind", "event_id", "intent_id", "executor_id", "from_status",
-                "to_status", "from_phase", "to_phase", "actor", "request_id", "timestamp",
-                "level", "logger"}
-REQUEST_FIELDS = {"event", "method", "path", "status", "duration_ms", "request_id",
-                  "timestamp", "level"}
+STATE_FIELDS = {
+    "event",
+    "kind",
+    "event_id",
+    "intent_id",
+    "executor_id",
+    "from_status",
+    "to_status",
+    "from_phase",
+    "to_phase",
+    "actor",
+    "request_id",
+    "timestamp",
+    "level",
+    "logger",
+}
+REQUEST_FIELDS = {
+    "event",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "request_id",
+    "timestamp",
+    "level",
+}
 
 
 def test_every_log_line_of_a_lifecycle_is_json_with_the_fields(postgres: None) -> None:
@@ -32,26 +53,61 @@ def test_every_log_line_of_a_lifecycle_is_json_with_the_fields(postgres: None) -
     server = Server({"DEBUG": "false", "REAPER": "true", "SEPARATE_DUTIES_PHASES": "none"}).start()
     try:
         with httpx.Client(base_url=server.url, timeout=10) as http:
+
             def call(method: str, path: str, token: str, request_id: str, **kw: object) -> dict:
-                response = http.request(method, path, headers={
-                    "Authorization": f"Bearer {token}", "X-Request-ID": request_id}, **kw)
+                response = http.request(
+                    method,
+                    path,
+                    headers={"Authorization": f"Bearer {token}", "X-Request-ID": request_id},
+                    **kw,
+                )
                 assert response.status_code < 300, response.text
                 assert response.headers["X-Request-ID"] == request_id
                 return response.json()
 
-            intent_id = call("POST", "/assembly-line/intent", submitter, "req-submit", json={
-                "title": "logged", "spec_text": SPEC_OK})["intent_id"]
+            intent_id = call(
+                "POST",
+                "/assembly-line/intent",
+                submitter,
+                "req-submit",
+                json={"title": "logged", "spec_text": SPEC_OK},
+            )["intent_id"]
             for phase in ("build", "test", "production"):
-                call("GET", "/assembly-line/work/next", worker, f"req-claim-{phase}",
-                     params={"executor_id": "logger-1"})
-                call("POST", "/assembly-line/work/progress", worker, f"req-progress-{phase}",
-                     json={"intent_id": intent_id, "executor_id": "logger-1", "phase": phase,
-                           "progress": 0.5, "message": "half"})
-                call("POST", "/assembly-line/work/complete", worker, f"req-complete-{phase}",
-                     json={"intent_id": intent_id, "executor_id": "logger-1",
-                           "status": "completed", "artifacts": phase_artifacts(phase)})
-            missing = http.get("/assembly-line/intents/int_nope",
-                               headers={"Authorization": f"Bearer {submitter}"})
+                call(
+                    "GET",
+                    "/assembly-line/work/next",
+                    worker,
+                    f"req-claim-{phase}",
+                    params={"executor_id": "logger-1"},
+                )
+                call(
+                    "POST",
+                    "/assembly-line/work/progress",
+                    worker,
+                    f"req-progress-{phase}",
+                    json={
+                        "intent_id": intent_id,
+                        "executor_id": "logger-1",
+                        "phase": phase,
+                        "progress": 0.5,
+                        "message": "half",
+                    },
+                )
+                call(
+                    "POST",
+                    "/assembly-line/work/complete",
+                    worker,
+                    f"req-complete-{phase}",
+                    json={
+                        "intent_id": intent_id,
+                        "executor_id": "logger-1",
+                        "status": "completed",
+                        "artifacts": phase_artifacts(phase),
+                    },
+                )
+            missing = http.get(
+                "/assembly-line/intents/int_nope", headers={"Authorization": f"Bearer {submitter}"}
+            )
             assert missing.status_code == 404
     finally:
         server.stop()
@@ -63,8 +119,9 @@ def test_every_log_line_of_a_lifecycle_is_json_with_the_fields(postgres: None) -
             records.append(json.loads(line))
         except ValueError:
             pytest.fail(f"not a JSON log line: {line!r}")
-    changes = [r for r in records if r["event"] == "state_change"
-               and r.get("intent_id") == intent_id]
+    changes = [
+        r for r in records if r["event"] == "state_change" and r.get("intent_id") == intent_id
+    ]
     for record in changes:
         assert STATE_FIELDS <= set(record), record
     by_request = {(r["request_id"], r["kind"]) for r in changes}
@@ -74,7 +131,10 @@ def test_every_log_line_of_a_lifecycle_is_json_with_the_fields(postgres: None) -
     assert ("req-complete-production", "completed") in by_request
     done = next(r for r in changes if r["kind"] == "advanced" and r["from_phase"] == "production")
     assert (done["to_status"], done["actor"], done["request_id"]) == (
-        "completed", "executor:logger-1", "req-complete-production")
+        "completed",
+        "executor:logger-1",
+        "req-complete-production",
+    )
     kinds = [r["kind"] for r in changes]
     assert kinds.count("assigned") == 3 and kinds.count("verified") == 4
 
@@ -83,10 +143,14 @@ def test_every_log_line_of_a_lifecycle_is_json_with_the_fields(postgres: None) -
         assert REQUEST_FIELDS <= set(record), record
     complete = next(r for r in requests if r["request_id"] == "req-complete-test")
     assert (complete["method"], complete["path"], complete["status"]) == (
-        "POST", "/assembly-line/work/complete", 200)
+        "POST",
+        "/assembly-line/work/complete",
+        200,
+    )
     assert complete["duration_ms"] > 0
-    assert any(r["path"] == "/assembly-line/intents/int_nope" and r["status"] == 404
-               for r in requests)
+    assert any(
+        r["path"] == "/assembly-line/intents/int_nope" and r["status"] == 404 for r in requests
+    )
 
 
 def test_debug_logs_are_plain_lines(postgres: None) -> None:

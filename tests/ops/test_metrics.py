@@ -60,10 +60,8 @@ def test_line_metrics_after_a_day_on_the_line(
     lease = Intent.objects.get(pk=c).lease_expires_at
     assert reaper.reap(now=lease + timedelta(seconds=1)).requeued == [c]
     d = submit(submitter, title="d", priority=6, requires_human_review=True)["intent_id"]
-    Intent.objects.filter(pk=d).update(status="awaiting_review",
-                                       review_requested_at=timezone.now())
-    sweeps.review_sla_sweep(now=timezone.now() + timedelta(seconds=settings.REVIEW_SLA_SECONDS
-                                                           + 1))
+    Intent.objects.filter(pk=d).update(status="awaiting_review", review_requested_at=timezone.now())
+    sweeps.review_sla_sweep(now=timezone.now() + timedelta(seconds=settings.REVIEW_SLA_SECONDS + 1))
     submit(submitter, title="e", priority=1)
     # The outsider takes c back (retry on a different executor); with one at a time
     # (max_concurrent 1) its next claim is empty.
@@ -89,31 +87,37 @@ def test_line_metrics_after_a_day_on_the_line(
     assert delta("assemblyline_gates_total", phase="build", result="passed") == 2
     # Histograms: one observation per hand-in, per claim.
     assert delta("assemblyline_phase_duration_seconds_count", phase="build") == 3  # a, b, b
-    assert delta("assemblyline_queue_wait_seconds_count", phase="build",
-                 environment="local") == 5  # a, b, b, c, c again
-    assert delta("assemblyline_queue_wait_seconds_count", phase="test",
-                 environment="local") == 1  # a
+    assert (
+        delta("assemblyline_queue_wait_seconds_count", phase="build", environment="local") == 5
+    )  # a, b, b, c, c again
+    assert (
+        delta("assemblyline_queue_wait_seconds_count", phase="test", environment="local") == 1
+    )  # a
     # Gauges from the database, now.
     for phase in ("build", "test"):
         assert value(after, "assemblyline_queue_depth", phase=phase, status="queued") == (
-            Intent.objects.filter(current_phase=phase, status="queued").count())
+            Intent.objects.filter(current_phase=phase, status="queued").count()
+        )
     assert value(after, "assemblyline_reviews_waiting") == 1
     assert value(after, "assemblyline_reviews_overdue") == 1
     assert value(after, "assemblyline_work_stalled") == 0
     state = viewer.client.get("/assembly-line/state").json()["executors"]
     for status in ("idle", "busy", "offline"):
         assert value(after, "assemblyline_executors", status=status) == sum(
-            1 for e in state.values() if e["status"] == status)
+            1 for e in state.values() if e["status"] == status
+        )
     # And the others are there: WebSocket connections, Redis, django-prometheus.
     names = {name for name, _ in after}
-    assert {"assemblyline_websocket_connections", "assemblyline_redis_up",
-            "django_http_requests_total_by_method_total",
-            "django_db_execute_total"} <= names, sorted(names)
+    assert {
+        "assemblyline_websocket_connections",
+        "assemblyline_redis_up",
+        "django_http_requests_total_by_method_total",
+        "django_db_execute_total",
+    } <= names, sorted(names)
 
 
 def test_who_may_read_metrics(
-    settings: Any, anonymous: Any, submitter: Actor, executor: Actor, viewer: Actor,
-    admin: Actor
+    settings: Any, anonymous: Any, submitter: Actor, executor: Actor, viewer: Actor, admin: Actor
 ) -> None:
     assert anonymous.get("/metrics").status_code == 401
     assert anonymous.get("/metrics").json()["error"]["code"] == "not_authenticated"

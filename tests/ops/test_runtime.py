@@ -38,14 +38,26 @@ def test_the_group_channel_is_the_one_channels_redis_subscribes_to() -> None:
 
 def test_importing_the_application_tunes_nothing() -> None:
     # A fresh interpreter: the pytest process has imported much already.
-    code = ("import gc, json, sys; before = (gc.get_threshold(), sys.getswitchinterval()); "
-            "import assemblyline.asgi; "
-            "print(json.dumps([before, (gc.get_threshold(), sys.getswitchinterval()), "
-            "gc.get_freeze_count()]))")
-    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "assemblyline.settings",
-           "SECRET_KEY": "test"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True, timeout=60).stdout
+    code = (
+        "import gc, json, sys; before = (gc.get_threshold(), sys.getswitchinterval()); "
+        "import assemblyline.asgi; "
+        "print(json.dumps([before, (gc.get_threshold(), sys.getswitchinterval()), "
+        "gc.get_freeze_count()]))"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "assemblyline.settings",
+        "SECRET_KEY": "test",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     before, after, frozen = json.loads(out.strip().splitlines()[-1])
     assert after == before
     assert frozen == 0

@@ -58,24 +58,37 @@ def test_two_processes_share_the_line(real_servers: None) -> None:  # noqa: F811
     watcher.start()
     assert connected.wait(10)
     # Half the fleet works through A, half through B, all at once.
-    fleet = [ExecutorLoop((a if n % 2 else b).url, executor_id, token, stop)
-             for n, (executor_id, token) in enumerate(tokens.items())]
+    fleet = [
+        ExecutorLoop((a if n % 2 else b).url, executor_id, token, stop)
+        for n, (executor_id, token) in enumerate(tokens.items())
+    ]
     try:
         # A change made only through B reaches the client on A.
-        submitted = httpx.post(b.url + "/assembly-line/intent", headers={
-            "Authorization": f"Bearer {tokens['tp-00']}"}, json={
-            "title": "through-b", "spec_text": (
-                "# x\n## Purpose\nx\n## Requirements\n- [ ] x\n## API Specs\nGET /health\n"
-                "## Dependencies\nNone\n## Success Criteria\n- [ ] x\n")}, timeout=10)
+        submitted = httpx.post(
+            b.url + "/assembly-line/intent",
+            headers={"Authorization": f"Bearer {tokens['tp-00']}"},
+            json={
+                "title": "through-b",
+                "spec_text": (
+                    "# x\n## Purpose\nx\n## Requirements\n- [ ] x\n## API Specs\nGET /health\n"
+                    "## Dependencies\nNone\n## Success Criteria\n- [ ] x\n"
+                ),
+            },
+            timeout=10,
+        )
         assert submitted.status_code == 201
         through_b = submitted.json()["intent_id"]
         intent_ids.append(through_b)
         for loop in fleet:
             loop.start()
-        wait_until(lambda: completed_count(intent_ids) == len(intent_ids), 120,
-                   "every intent to complete")
-        wait_until(lambda: any(e["intent_id"] == through_b and e["type"] == "submitted"
-                               for e in received), 10, "B's submit event on A")
+        wait_until(
+            lambda: completed_count(intent_ids) == len(intent_ids), 120, "every intent to complete"
+        )
+        wait_until(
+            lambda: any(e["intent_id"] == through_b and e["type"] == "submitted" for e in received),
+            10,
+            "B's submit event on A",
+        )
     finally:
         stop.set()
         for loop in fleet:
@@ -86,14 +99,19 @@ def test_two_processes_share_the_line(real_servers: None) -> None:  # noqa: F811
 
     assert [e for loop in fleet for e in loop.errors] == []
     # Never the same intent to two executors: one claim per intent and phase.
-    claims = Counter(IntentEvent.objects.filter(kind=EventKind.ASSIGNED, intent_id__in=intent_ids)
-                     .values_list("intent_id", "to_phase"))
+    claims = Counter(
+        IntentEvent.objects.filter(kind=EventKind.ASSIGNED, intent_id__in=intent_ids).values_list(
+            "intent_id", "to_phase"
+        )
+    )
     assert claims and max(claims.values()) == 1, claims.most_common(3)
     assert len(claims) == len(intent_ids) * 3  # build, test, production each claimed once
     # Both processes handed out work.
-    by_executor = Counter(IntentEvent.objects.filter(kind=EventKind.ASSIGNED,
-                                                     intent_id__in=intent_ids)
-                          .values_list("executor_id", flat=True))
+    by_executor = Counter(
+        IntentEvent.objects.filter(kind=EventKind.ASSIGNED, intent_id__in=intent_ids).values_list(
+            "executor_id", flat=True
+        )
+    )
     via_a = sum(n for e, n in by_executor.items() if int(e.split("-")[1]) % 2)
     via_b = sum(by_executor.values()) - via_a
     assert via_a > 10 and via_b > 10, by_executor

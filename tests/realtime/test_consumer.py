@@ -57,8 +57,11 @@ async def next_of_kind(communicator: WebsocketCommunicator, kind: str) -> dict[s
 
 async def test_refuses_without_credentials(redis_layer: None) -> None:
     bad = await sync_to_async(token)()
-    for headers in ([], [(b"authorization", b"Bearer al000.nope")],
-                    [(b"authorization", b"Basic " + bad.encode())]):
+    for headers in (
+        [],
+        [(b"authorization", b"Bearer al000.nope")],
+        [(b"authorization", b"Basic " + bad.encode())],
+    ):
         communicator, connected = await connect(headers)
         assert connected is False
         await communicator.disconnect()
@@ -74,10 +77,12 @@ async def test_session_of_another_origin_is_refused(redis_layer: None) -> None:
     session = await sync_to_async(login)()
     cookie = (b"cookie", b"sessionid=" + session.encode())
     communicator, connected = await connect(
-        [cookie, (b"host", b"line.example"), (b"origin", b"https://evil.example")])
+        [cookie, (b"host", b"line.example"), (b"origin", b"https://evil.example")]
+    )
     assert connected is False
     communicator, connected = await connect(
-        [cookie, (b"host", b"line.example"), (b"origin", b"https://line.example")])
+        [cookie, (b"host", b"line.example"), (b"origin", b"https://line.example")]
+    )
     assert connected is True
     assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
     await communicator.disconnect()
@@ -91,14 +96,23 @@ async def test_snapshot_on_connect_is_the_state(redis_layer: None) -> None:
     snapshot = await communicator.receive_json_from(timeout=5)
     assert snapshot["type"] == "snapshot"
     assert snapshot["state"]["queue_depth"] == 1
-    assert set(snapshot["state"]) >= {"queue_depth", "in_progress", "executors", "metrics",
-                                      "last_sync", "work_in_progress", "review_inbox"}
+    assert set(snapshot["state"]) >= {
+        "queue_depth",
+        "in_progress",
+        "executors",
+        "metrics",
+        "last_sync",
+        "work_in_progress",
+        "review_inbox",
+    }
     await communicator.send_json_to({"action": "snapshot"})
     assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
     await communicator.disconnect()
 
 
-async def test_every_kind_of_state_change_arrives(redis_layer: None, ) -> None:
+async def test_every_kind_of_state_change_arrives(
+    redis_layer: None,
+) -> None:
     viewer = await sync_to_async(token)()
     communicator, connected = await connect([(b"authorization", f"Bearer {viewer}".encode())])
     assert connected
@@ -108,19 +122,41 @@ async def test_every_kind_of_state_change_arrives(redis_layer: None, ) -> None:
         builder = Executor.objects.create(executor_id="ws-builder")
         reviewer_ex = Executor.objects.create(executor_id="ws-tester")
         settings.SEPARATE_DUTIES_PHASES = []
-        reviewed = services.intent_submit(actor="sub", title="reviewed", spec_text=SPEC_OK,
-                                          requires_human_review=True)
+        reviewed = services.intent_submit(
+            actor="sub", title="reviewed", spec_text=SPEC_OK, requires_human_review=True
+        )
         services.work_claim(executor_id=builder.pk, actor="ws-builder")
-        services.work_progress(executor_id=builder.pk, actor="ws-builder", intent_id=reviewed.id,
-                               phase="build", progress=0.5, message="half")
-        services.work_complete(executor_id=builder.pk, actor="ws-builder", intent_id=reviewed.id,
-                               status="failed", artifacts={})  # requeued
+        services.work_progress(
+            executor_id=builder.pk,
+            actor="ws-builder",
+            intent_id=reviewed.id,
+            phase="build",
+            progress=0.5,
+            message="half",
+        )
+        services.work_complete(
+            executor_id=builder.pk,
+            actor="ws-builder",
+            intent_id=reviewed.id,
+            status="failed",
+            artifacts={},
+        )  # requeued
         services.work_claim(executor_id=builder.pk, actor="ws-builder")
-        services.work_complete(executor_id=builder.pk, actor="ws-builder", intent_id=reviewed.id,
-                               status="completed", artifacts=phase_artifacts("build"))
+        services.work_complete(
+            executor_id=builder.pk,
+            actor="ws-builder",
+            intent_id=reviewed.id,
+            status="completed",
+            artifacts=phase_artifacts("build"),
+        )
         services.work_claim(executor_id=reviewer_ex.pk, actor="ws-tester")
-        services.work_complete(executor_id=reviewer_ex.pk, actor="ws-tester", intent_id=reviewed.id,
-                               status="completed", artifacts=phase_artifacts("test"))
+        services.work_complete(
+            executor_id=reviewer_ex.pk,
+            actor="ws-tester",
+            intent_id=reviewed.id,
+            status="completed",
+            artifacts=phase_artifacts("test"),
+        )
         services.intent_reject(intent_id=reviewed.id, reviewer="boss", reason="again")
         cancelled = services.intent_submit(actor="sub", title="cancelled", spec_text=SPEC_OK)
         services.intent_cancel(intent_id=cancelled.id, actor="sub", is_admin=False)
@@ -132,9 +168,20 @@ async def test_every_kind_of_state_change_arrives(redis_layer: None, ) -> None:
 
     ids = await sync_to_async(drive)()
     seen: dict[str, dict[str, Any]] = {}
-    expected = {"submitted", "verified", "advanced", "assigned", "progress", "completed",
-                "requeued", "review_requested", "rejected", "cancelled", "executor_online",
-                "executor_offline"}
+    expected = {
+        "submitted",
+        "verified",
+        "advanced",
+        "assigned",
+        "progress",
+        "completed",
+        "requeued",
+        "review_requested",
+        "rejected",
+        "cancelled",
+        "executor_online",
+        "executor_offline",
+    }
     while not expected <= set(seen):
         message = await communicator.receive_json_from(timeout=5)
         assert message["type"] == "event"
@@ -188,8 +235,9 @@ async def test_batched_viewer_gets_events_together_plain_viewer_one_by_one(
         assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
 
     def submit_five() -> list[str]:
-        return [services.intent_submit(actor="a", title=f"n{n}", spec_text=SPEC_OK).id
-                for n in range(5)]
+        return [
+            services.intent_submit(actor="a", title=f"n{n}", spec_text=SPEC_OK).id for n in range(5)
+        ]
 
     ids = await sync_to_async(submit_five)()
     count = await sync_to_async(IntentEvent.objects.count)()  # each submit: several events

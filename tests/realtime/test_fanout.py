@@ -53,4 +53,5 @@ async def test_a_failed_read_fails_its_askers_and_the_next_read_is_made() -> Non
 def test_frames_carry_the_encoded_events_as_they_are() -> None:
     assert frame(['{"id": 1}']) == '{"type": "event", "event": {"id": 1}}'
     assert frame(['{"id": 1}', '{"id": 2}']) == (
-        '{"type": "events", "events": [{"id": 1}, {"id": 2}]}')
+        '{"type": "events", "events": [{"id": 1}, {"id": 2}]}'
+    )

@@ -34,11 +34,13 @@ def make_fleet(count: int, prefix: str = "ex") -> dict[str, str]:
     tokens = {}
     for n in range(count):
         executor = Executor.objects.create(
-            executor_id=f"{prefix}-{n:02d}", environment="local" if n % 2 else "server",
+            executor_id=f"{prefix}-{n:02d}",
+            environment="local" if n % 2 else "server",
             max_concurrent=1,
         )
-        _, tokens[executor.pk] = token_create(name=executor.pk, role=Role.EXECUTOR,
-                                              executor=executor)
+        _, tokens[executor.pk] = token_create(
+            name=executor.pk, role=Role.EXECUTOR, executor=executor
+        )
     return tokens
 
 
@@ -63,8 +65,9 @@ class ExecutorLoop(threading.Thread):
     def call(self, method: str, path: str, **kw: Any) -> httpx.Response | None:
         while not self.stop.is_set():
             try:
-                response = httpx.request(method, self.url + path, headers=self.headers,
-                                         timeout=5.0, **kw)
+                response = httpx.request(
+                    method, self.url + path, headers=self.headers, timeout=5.0, **kw
+                )
             except httpx.HTTPError:
                 time.sleep(0.1)  # the server is down: try again
                 continue
@@ -78,8 +81,9 @@ class ExecutorLoop(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            answer = self.call("GET", "/assembly-line/work/next",
-                               params={"executor_id": self.executor_id})
+            answer = self.call(
+                "GET", "/assembly-line/work/next", params={"executor_id": self.executor_id}
+            )
             if answer is None:
                 return
             if answer.status_code != 200 or not answer.json().get("assigned"):
@@ -87,14 +91,29 @@ class ExecutorLoop(threading.Thread):
                 continue
             intent = answer.json()["intent"]
             phase = intent["current_phase"]
-            progress = self.call("POST", "/assembly-line/work/progress", json={
-                "intent_id": intent["id"], "executor_id": self.executor_id, "phase": phase,
-                "progress": 0.5, "message": "working"})
+            progress = self.call(
+                "POST",
+                "/assembly-line/work/progress",
+                json={
+                    "intent_id": intent["id"],
+                    "executor_id": self.executor_id,
+                    "phase": phase,
+                    "progress": 0.5,
+                    "message": "working",
+                },
+            )
             if progress is None or progress.status_code == 409:
                 continue
-            done = self.call("POST", "/assembly-line/work/complete", json={
-                "intent_id": intent["id"], "executor_id": self.executor_id,
-                "status": "completed", "artifacts": phase_artifacts(phase)})
+            done = self.call(
+                "POST",
+                "/assembly-line/work/complete",
+                json={
+                    "intent_id": intent["id"],
+                    "executor_id": self.executor_id,
+                    "status": "completed",
+                    "artifacts": phase_artifacts(phase),
+                },
+            )
             if done is not None and done.status_code == 200:
                 self.completed += 1
 
@@ -110,8 +129,13 @@ def assert_never_held_twice(intent_ids: list[str]) -> None:
                 f"{holder[event.intent_id]} held it"
             )
             holder[event.intent_id] = event.executor_id
-        elif event.kind in (EventKind.REQUEUED, EventKind.ADVANCED, EventKind.FAILED,
-                            EventKind.CANCELLED, EventKind.REVIEW_REQUESTED):
+        elif event.kind in (
+            EventKind.REQUEUED,
+            EventKind.ADVANCED,
+            EventKind.FAILED,
+            EventKind.CANCELLED,
+            EventKind.REVIEW_REQUESTED,
+        ):
             holder[event.intent_id] = None
 
 
@@ -133,8 +157,13 @@ def test_server_killed_under_load_loses_nothing_and_hands_nothing_out_twice(
 ) -> None:
     tokens = make_fleet(20)
     intent_ids = submit_many(60)
-    env = {"LEASE_SECONDS": "4", "REAPER": "true", "REAPER_INTERVAL_SECONDS": "0.5",
-           "RETRY_BACKOFF_SECONDS": "0", "MAX_ATTEMPTS": "20"}
+    env = {
+        "LEASE_SECONDS": "4",
+        "REAPER": "true",
+        "REAPER_INTERVAL_SECONDS": "0.5",
+        "RETRY_BACKOFF_SECONDS": "0",
+        "MAX_ATTEMPTS": "20",
+    }
     server = Server(env).start()
     stop = threading.Event()
     fleet = [ExecutorLoop(server.url, e, t, stop) for e, t in tokens.items()]
@@ -146,8 +175,11 @@ def test_server_killed_under_load_loses_nothing_and_hands_nothing_out_twice(
         killed_at = completed_count(intent_ids)
         time.sleep(0.5)
         server.start()
-        wait_until(lambda: completed_count(intent_ids) == len(intent_ids), 120,
-                   "every intent to complete after the restart")
+        wait_until(
+            lambda: completed_count(intent_ids) == len(intent_ids),
+            120,
+            "every intent to complete after the restart",
+        )
     finally:
         stop.set()
         for executor in fleet:
@@ -160,8 +192,7 @@ def test_server_killed_under_load_loses_nothing_and_hands_nothing_out_twice(
     # Every intent passed three phases; a claim or completion cut off by the kill was either
     # committed (and the executor got 409 on its retry) or re-queued by the reaper.
     for intent_id in intent_ids:
-        advanced = IntentEvent.objects.filter(intent_id=intent_id,
-                                              kind=EventKind.ADVANCED).count()
+        advanced = IntentEvent.objects.filter(intent_id=intent_id, kind=EventKind.ADVANCED).count()
         assert advanced == 4  # spec→build at submit, build→test, test→production, done
 
 
@@ -170,8 +201,9 @@ def test_redis_stopped_mid_run_degrades_then_recovers(real_servers: None) -> Non
     own = RedisServer().start()
     tokens = make_fleet(2, prefix="rd")
     intent_ids = submit_many(8)
-    server = Server({"REDIS_URL": own.url, "REDIS_RETRY_SECONDS": "0.5",
-                     "RETRY_BACKOFF_SECONDS": "0"}).start()
+    server = Server(
+        {"REDIS_URL": own.url, "REDIS_RETRY_SECONDS": "0.5", "RETRY_BACKOFF_SECONDS": "0"}
+    ).start()
     stop = threading.Event()
     fleet = [ExecutorLoop(server.url, e, t, stop) for e, t in tokens.items()]
     try:
@@ -184,8 +216,11 @@ def test_redis_stopped_mid_run_degrades_then_recovers(real_servers: None) -> Non
         health = httpx.get(server.url + "/health").json()
         assert health["status"] == "degraded"
         assert health["checks"]["redis"]["ok"] is False and health["degraded"]
-        wait_until(lambda: completed_count(intent_ids + more) == 12, 60,
-                   "claims and completions to go on without Redis")
+        wait_until(
+            lambda: completed_count(intent_ids + more) == 12,
+            60,
+            "claims and completions to go on without Redis",
+        )
         # Live status falls back to PostgreSQL meanwhile.
         state = fleet[0].call("GET", "/assembly-line/state")
         assert state is not None and state.status_code == 200
@@ -194,10 +229,14 @@ def test_redis_stopped_mid_run_degrades_then_recovers(real_servers: None) -> Non
         revived = RedisServer()
         revived.port, revived.url = own.port, own.url
         revived.start()
-        wait_until(lambda: httpx.get(server.url + "/health").json()["status"] == "ok", 10,
-                   "/health to say ok again")
-        beat = fleet[0].call("POST", "/assembly-line/executors/heartbeat",
-                             json={"executor_id": "rd-00"})
+        wait_until(
+            lambda: httpx.get(server.url + "/health").json()["status"] == "ok",
+            10,
+            "/health to say ok again",
+        )
+        beat = fleet[0].call(
+            "POST", "/assembly-line/executors/heartbeat", json={"executor_id": "rd-00"}
+        )
         assert beat is not None and beat.status_code == 200
         assert redis.Redis.from_url(own.url).exists("al:hb:rd-00") == 1
         revived.stop()
@@ -217,29 +256,49 @@ def test_postgres_connection_lost_mid_request_is_a_503_and_the_next_succeeds(
     (intent_id,) = submit_many(1)
     server = Server().start()
     db = connection.settings_dict
-    conninfo = dict(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
-                    user=db["USER"] or "postgres", dbname=db["NAME"])
+    conninfo = dict(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"] or "postgres",
+        dbname=db["NAME"],
+    )
     client = server.client(tokens["pg-00"])
     try:
-        assert client.get("/assembly-line/work/next",
-                          params={"executor_id": "pg-00"}).json()["assigned"] is True
+        assert (
+            client.get("/assembly-line/work/next", params={"executor_id": "pg-00"}).json()[
+                "assigned"
+            ]
+            is True
+        )
         result: dict[str, httpx.Response] = {}
-        with psycopg.connect(**conninfo) as holder, psycopg.connect(**conninfo,
-                                                                     autocommit=True) as admin:
+        with (
+            psycopg.connect(**conninfo) as holder,
+            psycopg.connect(**conninfo, autocommit=True) as admin,
+        ):
             # Hold the intent's row: the server's progress request waits on it, mid-request.
-            holder.execute("SELECT id FROM intents_intent WHERE id = %s FOR UPDATE",
-                           [intent_id])
-            request = threading.Thread(target=lambda: result.setdefault("r", client.post(
-                "/assembly-line/work/progress",
-                json={"intent_id": intent_id, "executor_id": "pg-00", "phase": "build",
-                      "progress": 0.5})))
+            holder.execute("SELECT id FROM intents_intent WHERE id = %s FOR UPDATE", [intent_id])
+            request = threading.Thread(
+                target=lambda: result.setdefault(
+                    "r",
+                    client.post(
+                        "/assembly-line/work/progress",
+                        json={
+                            "intent_id": intent_id,
+                            "executor_id": "pg-00",
+                            "phase": "build",
+                            "progress": 0.5,
+                        },
+                    ),
+                )
+            )
             request.start()
             waiting: list[Any] = []
             deadline = time.monotonic() + 10
             while not waiting and time.monotonic() < deadline:
                 waiting = admin.execute(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'").fetchall()
+                    "AND wait_event_type = 'Lock'"
+                ).fetchall()
                 time.sleep(0.05)
             assert waiting, "the request never reached the database"
             admin.execute("SELECT pg_terminate_backend(%s)", [waiting[0][0]])
@@ -248,8 +307,15 @@ def test_postgres_connection_lost_mid_request_is_a_503_and_the_next_succeeds(
         lost = result["r"]
         assert lost.status_code == 503, lost.text
         assert lost.json()["error"]["code"] == "database_unavailable"
-        following = client.post("/assembly-line/work/progress", json={
-            "intent_id": intent_id, "executor_id": "pg-00", "phase": "build", "progress": 0.6})
+        following = client.post(
+            "/assembly-line/work/progress",
+            json={
+                "intent_id": intent_id,
+                "executor_id": "pg-00",
+                "phase": "build",
+                "progress": 0.6,
+            },
+        )
         assert following.status_code == 200, following.text
     finally:
         client.close()
@@ -259,15 +325,28 @@ def test_postgres_connection_lost_mid_request_is_a_503_and_the_next_succeeds(
 def test_reaper_loop_runs_inside_the_server(real_servers: None) -> None:
     tokens = make_fleet(1, prefix="rp")
     (intent_id,) = submit_many(1)
-    server = Server({"LEASE_SECONDS": "1", "REAPER": "true",
-                     "REAPER_INTERVAL_SECONDS": "0.3", "RETRY_BACKOFF_SECONDS": "0"}).start()
+    server = Server(
+        {
+            "LEASE_SECONDS": "1",
+            "REAPER": "true",
+            "REAPER_INTERVAL_SECONDS": "0.3",
+            "RETRY_BACKOFF_SECONDS": "0",
+        }
+    ).start()
     try:
         with server.client(tokens["rp-00"]) as client:
-            assert client.get("/assembly-line/work/next",
-                              params={"executor_id": "rp-00"}).json()["assigned"] is True
+            assert (
+                client.get("/assembly-line/work/next", params={"executor_id": "rp-00"}).json()[
+                    "assigned"
+                ]
+                is True
+            )
         # The executor goes silent; the server's own reaper puts the work back.
-        wait_until(lambda: Intent.objects.get(pk=intent_id).status == "queued", 10,
-                   "the reaper to re-queue the lapsed lease")
+        wait_until(
+            lambda: Intent.objects.get(pk=intent_id).status == "queued",
+            10,
+            "the reaper to re-queue the lapsed lease",
+        )
         event = IntentEvent.objects.filter(intent_id=intent_id, kind=EventKind.REQUEUED).get()
         assert event.payload["why"] == "lease_expired" and event.actor == "reaper"
     finally:

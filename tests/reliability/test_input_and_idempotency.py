@@ -75,25 +75,40 @@ def test_work_endpoints_reject_garbage_without_changing_anything(
     before = Intent.objects.get(pk=intent_id)
     events = IntentEvent.objects.count()
     for path, body in [
-        ("/assembly-line/work/progress", {"intent_id": intent_id, "executor_id": "laptop-1",
-                                          "phase": "build", "progress": 1.5}),
-        ("/assembly-line/work/progress", {"intent_id": intent_id, "executor_id": "laptop-1",
-                                          "phase": "nope", "progress": 0.5}),
-        ("/assembly-line/work/complete", {"intent_id": intent_id, "executor_id": "laptop-1",
-                                          "status": "done"}),
-        ("/assembly-line/work/complete", {"intent_id": intent_id, "executor_id": "laptop-1",
-                                          "artifacts": "not a dict"}),
-        ("/assembly-line/work/complete", {"intent_id": intent_id, "executor_id": "laptop-1",
-                                          "artifacts": {"log": "x" * 600_000}}),
+        (
+            "/assembly-line/work/progress",
+            {"intent_id": intent_id, "executor_id": "laptop-1", "phase": "build", "progress": 1.5},
+        ),
+        (
+            "/assembly-line/work/progress",
+            {"intent_id": intent_id, "executor_id": "laptop-1", "phase": "nope", "progress": 0.5},
+        ),
+        (
+            "/assembly-line/work/complete",
+            {"intent_id": intent_id, "executor_id": "laptop-1", "status": "done"},
+        ),
+        (
+            "/assembly-line/work/complete",
+            {"intent_id": intent_id, "executor_id": "laptop-1", "artifacts": "not a dict"},
+        ),
+        (
+            "/assembly-line/work/complete",
+            {
+                "intent_id": intent_id,
+                "executor_id": "laptop-1",
+                "artifacts": {"log": "x" * 600_000},
+            },
+        ),
         ("/assembly-line/executors/heartbeat", {"executor_id": ["laptop-1"]}),
-        ("/assembly-line/executors/register", {"executor_id": "laptop-1",
-                                               "environment": "moon"}),
+        ("/assembly-line/executors/register", {"executor_id": "laptop-1", "environment": "moon"}),
     ]:
         response = post_raw(executor, path, json.dumps(body))
         assert response.status_code in (400, 413), (path, body, response.content[:300])
     after = Intent.objects.get(pk=intent_id)
     assert (after.status, after.phase_progress, after.artifacts) == (
-        before.status, before.phase_progress, before.artifacts
+        before.status,
+        before.phase_progress,
+        before.artifacts,
     )
     assert IntentEvent.objects.count() == events
 
@@ -115,24 +130,32 @@ def test_json_depth_limit(settings: Any, submitter: Actor) -> None:
 
 def test_idempotency_key_returns_the_first_answer(submitter: Actor) -> None:
     body = {"title": "once", "spec_text": SPEC_OK}
-    first = submitter.client.post("/assembly-line/intent", body, format="json",
-                                  HTTP_IDEMPOTENCY_KEY="k-1")
-    again = submitter.client.post("/assembly-line/intent", body, format="json",
-                                  HTTP_IDEMPOTENCY_KEY="k-1")
+    first = submitter.client.post(
+        "/assembly-line/intent", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+    )
+    again = submitter.client.post(
+        "/assembly-line/intent", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+    )
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
     assert again["Idempotent-Replayed"] == "true"
     assert Intent.objects.count() == 1
-    other = submitter.client.post("/assembly-line/intent", body, format="json",
-                                  HTTP_IDEMPOTENCY_KEY="k-2")
+    other = submitter.client.post(
+        "/assembly-line/intent", body, format="json", HTTP_IDEMPOTENCY_KEY="k-2"
+    )
     assert other.json()["intent_id"] != first.json()["intent_id"]
-    changed = submitter.client.post("/assembly-line/intent", {**body, "title": "twice"},
-                                    format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    changed = submitter.client.post(
+        "/assembly-line/intent",
+        {**body, "title": "twice"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+    )
     assert_error(changed, 409)
     assert "different request body" in changed.json()["error"]["message"]
     assert Intent.objects.count() == 2
-    blank = submitter.client.post("/assembly-line/intent", body, format="json",
-                                  HTTP_IDEMPOTENCY_KEY=" ")
+    blank = submitter.client.post(
+        "/assembly-line/intent", body, format="json", HTTP_IDEMPOTENCY_KEY=" "
+    )
     assert_error(blank, 400)
 
 
@@ -147,9 +170,14 @@ def test_concurrent_submissions_with_one_key_make_one_intent(
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {submitter.token}")
         start.wait()
-        answers.append(client.post("/assembly-line/intent", {"title": "race",
-                                   "spec_text": SPEC_OK}, format="json",
-                                   HTTP_IDEMPOTENCY_KEY="race-1"))
+        answers.append(
+            client.post(
+                "/assembly-line/intent",
+                {"title": "race", "spec_text": SPEC_OK},
+                format="json",
+                HTTP_IDEMPOTENCY_KEY="race-1",
+            )
+        )
         connection.close()
 
     threads = [threading.Thread(target=send) for _ in range(8)]

@@ -46,9 +46,10 @@ def test_silent_executor_loses_its_work_to_another_and_its_late_report_is_409(
     )
     offline = IntentEvent.objects.get(kind=EventKind.EXECUTOR_OFFLINE, executor_id="laptop-1")
     assert "lease" in offline.payload["reason"]
-    assert viewer.client.get("/assembly-line/state").json()["executors"]["laptop-1"][
-        "status"
-    ] == "offline"
+    assert (
+        viewer.client.get("/assembly-line/state").json()["executors"]["laptop-1"]["status"]
+        == "offline"
+    )
 
     heartbeat(outsider)
     taken = claim(outsider)
@@ -103,9 +104,7 @@ def test_the_database_copy_of_a_heartbeat_is_written_behind(
     assert row.get().online is True
 
 
-def test_lost_leases_fail_the_intent_at_max_attempts(
-    submitter: Actor, executor: Actor
-) -> None:
+def test_lost_leases_fail_the_intent_at_max_attempts(submitter: Actor, executor: Actor) -> None:
     intent_id = submit(submitter, max_attempts=2)["intent_id"]
     for _attempt in (1, 2):
         assert claim(executor)["intent"]["id"] == intent_id
@@ -133,17 +132,21 @@ def test_offline_executor_is_announced_once(
     assert reaper.reap(now=later).offline == []
     assert IntentEvent.objects.filter(kind=EventKind.EXECUTOR_OFFLINE).count() == 1
     heartbeat(executor)
-    assert IntentEvent.objects.filter(
-        kind=EventKind.EXECUTOR_ONLINE, executor_id="laptop-1"
-    ).count() == 2
+    assert (
+        IntentEvent.objects.filter(kind=EventKind.EXECUTOR_ONLINE, executor_id="laptop-1").count()
+        == 2
+    )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_reaper_is_single_flight_across_processes(postgres: None) -> None:
     db = connection.settings_dict
     other = psycopg.connect(
-        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
-        dbname=db["NAME"], autocommit=True,
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"] or "postgres",
+        dbname=db["NAME"],
+        autocommit=True,
     )
     try:
         other.execute("SELECT pg_advisory_lock(%s)", [reaper.ADVISORY_LOCK_KEY])
@@ -154,13 +157,12 @@ def test_reaper_is_single_flight_across_processes(postgres: None) -> None:
         other.close()
 
 
-def test_admin_requeue(
-    submitter: Actor, executor: Actor, outsider: Actor, admin: Actor
-) -> None:
+def test_admin_requeue(submitter: Actor, executor: Actor, outsider: Actor, admin: Actor) -> None:
     intent_id = submit(submitter)["intent_id"]
     claim(executor)
-    forbidden = submitter.client.post(f"/assembly-line/intents/{intent_id}/requeue", {},
-                                      format="json")
+    forbidden = submitter.client.post(
+        f"/assembly-line/intents/{intent_id}/requeue", {}, format="json"
+    )
     assert forbidden.status_code == 403
     response = admin.client.post(
         f"/assembly-line/intents/{intent_id}/requeue", {"reason": "stuck"}, format="json"
@@ -179,24 +181,33 @@ def test_admin_requeue(
     admin.client.post(f"/assembly-line/intents/{intent_id}/cancel", {}, format="json")
     again = admin.client.post(f"/assembly-line/intents/{intent_id}/requeue", {}, format="json")
     assert again.status_code == 409
-    assert admin.client.post("/assembly-line/intents/int_nope/requeue", {},
-                             format="json").status_code == 404
+    assert (
+        admin.client.post("/assembly-line/intents/int_nope/requeue", {}, format="json").status_code
+        == 404
+    )
 
 
-def test_cancel_by_submitter_or_admin_only(
-    submitter: Actor, executor: Actor, admin: Actor
-) -> None:
+def test_cancel_by_submitter_or_admin_only(submitter: Actor, executor: Actor, admin: Actor) -> None:
     from tests.intents.test_ai_rules import make_submitter
 
     intent_id = submit(submitter)["intent_id"]
     claim(executor)
     other = make_submitter("mallory")
-    assert other.client.post(f"/assembly-line/intents/{intent_id}/cancel", {},
-                             format="json").status_code == 403
-    assert executor.client.post(f"/assembly-line/intents/{intent_id}/cancel", {},
-                                format="json").status_code == 403
-    done = submitter.client.post(f"/assembly-line/intents/{intent_id}/cancel",
-                                 {"reason": "changed my mind"}, format="json")
+    assert (
+        other.client.post(
+            f"/assembly-line/intents/{intent_id}/cancel", {}, format="json"
+        ).status_code
+        == 403
+    )
+    assert (
+        executor.client.post(
+            f"/assembly-line/intents/{intent_id}/cancel", {}, format="json"
+        ).status_code
+        == 403
+    )
+    done = submitter.client.post(
+        f"/assembly-line/intents/{intent_id}/cancel", {"reason": "changed my mind"}, format="json"
+    )
     assert done.status_code == 200 and done.json()["status"] == "cancelled"
     late = complete(executor, intent_id, phase_artifacts("build"))
     assert late.status_code == 409 and late.json()["error"]["current"]["status"] == "cancelled"

@@ -39,14 +39,27 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(
     server = Server({"LONG_POLL_MAX_SECONDS": "1"}).start()
     try:
         run = subprocess.run(
-            [str(Path(sys.executable).with_name("schemathesis")), "run",
-             f"{server.url}/api/schema/?format=json",
-             "-H", f"Authorization: Bearer {token}",
-             "--checks", "not_a_server_error,response_schema_conformance,"
-                         "status_code_conformance,content_type_conformance",
-             "--max-examples", "15", "--seed", "42", "--workers", "2",
-             "--request-timeout", "20"],
-            capture_output=True, text=True, timeout=600,
+            [
+                str(Path(sys.executable).with_name("schemathesis")),
+                "run",
+                f"{server.url}/api/schema/?format=json",
+                "-H",
+                f"Authorization: Bearer {token}",
+                "--checks",
+                "not_a_server_error,response_schema_conformance,"
+                "status_code_conformance,content_type_conformance",
+                "--max-examples",
+                "15",
+                "--seed",
+                "42",
+                "--workers",
+                "2",
+                "--request-timeout",
+                "20",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
             cwd=tmp_path,  # its cache directory goes there, not into the checkout
         )
     finally:

@@ -11,17 +11,32 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 GOOD = {
-    "/health": {"status": "ok", "service": "fake", "version": "1.0.0",
-                "timestamp": "2026-11-25T00:00:00Z"},
-    "/capabilities": {"version": "1.0.0", "features": ["hello"], "dependencies": [],
-                      "udc_version": "1.0"},
-    "/state": {"uptime_seconds": 1, "requests_total": 1, "requests_per_minute": 1,
-               "errors_last_hour": 0, "last_restart": "2026-11-25T00:00:00Z"},
+    "/health": {
+        "status": "ok",
+        "service": "fake",
+        "version": "1.0.0",
+        "timestamp": "2026-11-25T00:00:00Z",
+    },
+    "/capabilities": {
+        "version": "1.0.0",
+        "features": ["hello"],
+        "dependencies": [],
+        "udc_version": "1.0",
+    },
+    "/state": {
+        "uptime_seconds": 1,
+        "requests_total": 1,
+        "requests_per_minute": 1,
+        "errors_last_hour": 0,
+        "last_restart": "2026-11-25T00:00:00Z",
+    },
     "/dependencies": {"required": [], "optional": [], "missing": []},
     "/hello": {"hello": "world"},
 }
-TRACE = ('Traceback (most recent call last):\n  File "/app/main.py", line 12, in handler\n'
-         "ValueError: boom")
+TRACE = (
+    'Traceback (most recent call last):\n  File "/app/main.py", line 12, in handler\n'
+    "ValueError: boom"
+)
 
 
 class FakeService:
@@ -79,8 +94,7 @@ class FakeService:
         # A client that gives up mid-answer (a timeout under test) is expected, not an error.
         self.server.handle_error = lambda request, address: None  # type: ignore[method-assign]
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> FakeService:
         self.thread.start()
@@ -126,9 +140,14 @@ class FakeService:
                 return request.answer(400, {"error": "malformed JSON"})
             self.received.append(data)
             if path == "/message":
-                return request.answer(200, {"received": True,
-                                            "trace_id": data.get("trace_id", "t"),
-                                            "processed_at": "2026-11-25T00:00:00Z"})
+                return request.answer(
+                    200,
+                    {
+                        "received": True,
+                        "trace_id": data.get("trace_id", "t"),
+                        "processed_at": "2026-11-25T00:00:00Z",
+                    },
+                )
             return request.answer(200, {"sent": True, "trace_id": "t"})
         if mode == "traceback":
             return request.answer(404, TRACE, "text/plain")
@@ -167,4 +186,3 @@ class FakeService:
         except OSError:
             pass  # the client stopped reading and closed
         return None
-

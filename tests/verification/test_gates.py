@@ -38,8 +38,11 @@ def service(settings: Any) -> Iterator[FakeService]:
 
 
 def verify(actor: Actor, intent_id: str, level: int, phase: str) -> dict[str, Any]:
-    response = actor.client.post("/assembly-line/verify", {
-        "intent_id": intent_id, "verification_level": level, "phase": phase}, format="json")
+    response = actor.client.post(
+        "/assembly-line/verify",
+        {"intent_id": intent_id, "verification_level": level, "phase": phase},
+        format="json",
+    )
     assert response.status_code == 200, response.content
     return response.json()
 
@@ -102,13 +105,15 @@ def test_each_gate_fails_then_passes_through_all_four_phases(
     # TEST (levels 3-5, 4 warns): coverage too low, then good reports.
     take(executor, intent_id, "test")
     low = {**GOOD_TESTS, "coverage": 75.0}
-    reports = {"test_results": low, "quality": {**GOOD_QUALITY, "lint_errors": 3},
-               "security": GOOD_SECURITY}
+    reports = {
+        "test_results": low,
+        "quality": {**GOOD_QUALITY, "lint_errors": 3},
+        "security": GOOD_SECURITY,
+    }
     assert hand_in(executor, intent_id, reports)["auto_advanced"] is False
     checks = last_gate(intent_id)["checks"]
     assert "not above 80%" in checks["test_coverage"]["detail"]
-    assert checks["code_quality"] == {**checks["code_quality"], "passed": False,
-                                      "blocking": False}
+    assert checks["code_quality"] == {**checks["code_quality"], "passed": False, "blocking": False}
     take(executor, intent_id, "test")
     answer = verify(executor, intent_id, 5, "test")
     assert answer["can_advance"] is False and answer["verified_level"] == 2
@@ -127,19 +132,29 @@ def test_each_gate_fails_then_passes_through_all_four_phases(
     answer = verify(executor, intent_id, 6, "production")
     assert answer["can_advance"] is False
     done = hand_in(executor, intent_id, {**files, "rollback_plan": "redeploy v1"})
-    assert done == {**done, "completed": True, "auto_advanced": True,
-                    "next_phase": "completed"}
+    assert done == {**done, "completed": True, "auto_advanced": True, "next_phase": "completed"}
 
     intent = Intent.objects.get(pk=intent_id)
     assert intent.status == "completed"
     assert intent.verification_level == 6
     gates = VerificationRun.objects.filter(intent_id=intent_id, gate=True)
     assert [(r.phase, r.passed) for r in gates.order_by("id")] == [
-        ("spec", False), ("spec", False), ("spec", True), ("build", False), ("build", True),
-        ("test", False), ("test", True), ("production", False), ("production", True)]
+        ("spec", False),
+        ("spec", False),
+        ("spec", True),
+        ("build", False),
+        ("build", True),
+        ("test", False),
+        ("test", True),
+        ("production", False),
+        ("production", True),
+    ]
     assert VerificationRun.objects.filter(intent_id=intent_id, gate=False).count() == 6
-    kinds = list(IntentEvent.objects.filter(intent_id=intent_id, kind="requeued")
-                 .values_list("payload", flat=True))
+    kinds = list(
+        IntentEvent.objects.filter(intent_id=intent_id, kind="requeued").values_list(
+            "payload", flat=True
+        )
+    )
     assert len(kinds) == 4 and all(k["why"] == "gate_failed" for k in kinds)
 
 
@@ -157,12 +172,21 @@ def test_verify_never_moves_the_intent(
 
 def test_verify_errors(submitter: Actor, viewer: Actor, executor: Actor) -> None:
     intent_id = submit(submitter)["intent_id"]
-    bad = executor.client.post("/assembly-line/verify", {
-        "intent_id": intent_id, "verification_level": 7, "phase": "build"}, format="json")
+    bad = executor.client.post(
+        "/assembly-line/verify",
+        {"intent_id": intent_id, "verification_level": 7, "phase": "build"},
+        format="json",
+    )
     assert bad.status_code == 400 and "verification_level" in bad.json()["error"]["fields"]
-    missing = executor.client.post("/assembly-line/verify", {
-        "intent_id": "int_nope", "verification_level": 1, "phase": "build"}, format="json")
+    missing = executor.client.post(
+        "/assembly-line/verify",
+        {"intent_id": "int_nope", "verification_level": 1, "phase": "build"},
+        format="json",
+    )
     assert missing.status_code == 404
-    denied = viewer.client.post("/assembly-line/verify", {
-        "intent_id": intent_id, "verification_level": 1, "phase": "build"}, format="json")
+    denied = viewer.client.post(
+        "/assembly-line/verify",
+        {"intent_id": intent_id, "verification_level": 1, "phase": "build"},
+        format="json",
+    )
     assert denied.status_code == 403

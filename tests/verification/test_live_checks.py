@@ -25,8 +25,11 @@ def service() -> Iterator[FakeService]:
 
 def run(check_class: type[live.Checker], service_url: str, level: Any = 1, **options: Any):
     intent = Intent(id="i-1", title="demo", spec_text=SPEC_OK)
-    artifacts = {"deployment_url": service_url, "files": PROD_FILES,
-                 "rollback_plan": "redeploy the previous image"}
+    artifacts = {
+        "deployment_url": service_url,
+        "files": PROD_FILES,
+        "rollback_plan": "redeploy the previous image",
+    }
     # Unsafe methods on: these tests judge what the probes find (the policy that turns them
     # off by default has its own tests in tests/security/test_egress.py).
     options = {"timeout": 2.0, "unsafe_methods": True, **options}
@@ -40,9 +43,14 @@ def refused_url() -> str:
     return f"http://127.0.0.1:{port}"  # closed again: nothing listens there
 
 
-LIVE = [live.HealthCheck, live.EndpointsCheck, live.MalformedBodyCheck,
-        live.UdcComplianceCheck, live_production.NoTracebackCheck,
-        live_production.ProductionProbeCheck]
+LIVE = [
+    live.HealthCheck,
+    live.EndpointsCheck,
+    live.MalformedBodyCheck,
+    live.UdcComplianceCheck,
+    live_production.NoTracebackCheck,
+    live_production.ProductionProbeCheck,
+]
 
 
 @pytest.mark.parametrize("check", LIVE)
@@ -83,8 +91,7 @@ def test_health_status_must_be_healthy_and_is_configurable(service: FakeService)
     service.mode = "health_degraded"
     result = run(live.HealthCheck, service.url)
     assert not result.passed and "'degraded'" in result.detail
-    assert run(live.HealthCheck, service.url,
-               healthy_statuses=["ok", "degraded"]).passed
+    assert run(live.HealthCheck, service.url, healthy_statuses=["ok", "degraded"]).passed
 
 
 def test_documented_endpoint_answering_5xx_fails(service: FakeService) -> None:
@@ -107,14 +114,14 @@ def test_udc_wrong_shape_names_the_missing_fields(service: FakeService) -> None:
     assert not result.passed
     assert "1 of 6" in result.detail
     assert "GET /capabilities: missing field(s) features, dependencies, udc_version" in (
-        result.detail)
+        result.detail
+    )
 
 
 def test_udc_probe_sends_a_full_message(service: FakeService) -> None:
     assert run(live.UdcComplianceCheck, service.url, level=2).passed
     message = next(m for m in service.received if "source" in m)
-    assert set(message) == {"trace_id", "source", "target", "message_type", "payload",
-                            "timestamp"}
+    assert set(message) == {"trace_id", "source", "target", "message_type", "payload", "timestamp"}
 
 
 def test_traceback_in_an_error_response_fails_level_5(service: FakeService) -> None:
@@ -130,8 +137,9 @@ def test_slow_service_fails_the_latency_probe(service: FakeService) -> None:
     assert not result.passed
     assert "p95" in result.detail and "not under 50 ms" in result.detail
     # The same service within a looser bound passes.
-    assert run(live_production.ProductionProbeCheck, service.url, level=6, requests=10,
-               p95_ms=500).passed
+    assert run(
+        live_production.ProductionProbeCheck, service.url, level=6, requests=10, p95_ms=500
+    ).passed
 
 
 def test_production_probe_prefers_production_url(service: FakeService) -> None:
@@ -162,8 +170,11 @@ def test_registry_check(service: FakeService, tmp_path: Any) -> None:
         (["SPEC.md", "docs/api.md", "Dockerfile"], "roll back", "missing README"),
         (["README.md", "docs/api.md", "Dockerfile"], "roll back", "missing SPEC"),
         (["README.md", "SPEC.md", "Dockerfile"], "roll back", "missing API docs"),
-        (["README.md", "SPEC.md", "openapi.yaml"], "roll back",
-         "missing Dockerfile or deploy script"),
+        (
+            ["README.md", "SPEC.md", "openapi.yaml"],
+            "roll back",
+            "missing Dockerfile or deploy script",
+        ),
         (["README.md", "SPEC.md", "openapi.yaml", "deploy/app.service"], "roll back", None),
         (PROD_FILES, "", "no rollback_plan"),
         ("README.md", "roll back", "no files list"),

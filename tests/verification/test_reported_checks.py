@@ -102,8 +102,11 @@ def test_level_3_threshold_is_an_option() -> None:
     [
         ({"lint_errors": 0, "type_errors": 0, "warnings": []}, True, "no lint"),
         ({"lint_errors": 1, "type_errors": 0}, False, "1 lint error(s)"),
-        ({"lint_errors": 0, "type_errors": 2, "warnings": ["w"]}, False,
-         "2 type error(s), 1 warning(s)"),
+        (
+            {"lint_errors": 0, "type_errors": 2, "warnings": ["w"]},
+            False,
+            "2 type error(s), 1 warning(s)",
+        ),
         (None, False, "no quality report"),
     ],
 )

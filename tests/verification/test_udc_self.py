@@ -59,21 +59,29 @@ def server(registry_file: Path, postgres: None) -> Iterator[Server]:
 def test_our_udc_endpoints_pass_our_own_checkers(server: Server, registry_file: Path) -> None:
     registry.register(registry_file, {**registry.our_entry(), "url_local": server.url})
     intent = Intent(id="self", spec_text=OUR_SPEC)
-    artifacts = {"deployment_url": server.url, "files": ["README.md", "SPEC.md",
-                 "docs/verification.md", "Dockerfile"], "rollback_plan": "previous image"}
+    artifacts = {
+        "deployment_url": server.url,
+        "files": ["README.md", "SPEC.md", "docs/verification.md", "Dockerfile"],
+        "rollback_plan": "previous image",
+    }
     results = {}
-    for check in (live.HealthCheck(level=1), live.EndpointsCheck(level=1),
-                  live.MalformedBodyCheck(level=1), live.UdcComplianceCheck(level=2),
-                  live.RegistryCheck(level=2, registry_path=str(registry_file)),
-                  live_production.NoTracebackCheck(level=5),
-                  live_production.ProductionProbeCheck(level=6),
-                  live_production.ReadinessArtifactsCheck(level=6)):
+    for check in (
+        live.HealthCheck(level=1),
+        live.EndpointsCheck(level=1),
+        live.MalformedBodyCheck(level=1),
+        live.UdcComplianceCheck(level=2),
+        live.RegistryCheck(level=2, registry_path=str(registry_file)),
+        live_production.NoTracebackCheck(level=5),
+        live_production.ProductionProbeCheck(level=6),
+        live_production.ReadinessArtifactsCheck(level=6),
+    ):
         results[check.name] = check.run(intent, artifacts)
     failed = {name: r.detail for name, r in results.items() if not r.passed}
     assert failed == {}
     assert "all 6 UDC endpoints" in results["udc_compliance"].detail
     assert "registered in SERVICE_REGISTRY.json as 'unified-assembly-line'" in (
-        results["udc_registry"].detail)
+        results["udc_registry"].detail
+    )
 
 
 def test_udc_shapes_and_get_on_every_path(server: Server) -> None:
@@ -92,9 +100,17 @@ def test_udc_shapes_and_get_on_every_path(server: Server) -> None:
     after = httpx.get(server.url + "/state").json()
     assert after["requests_total"] >= before["requests_total"] + 2
     assert after["requests_per_minute"] >= 2 and after["uptime_seconds"] > 0
-    message = httpx.post(server.url + "/message", json={
-        "trace_id": "t-1", "source": "other", "target": "unified-assembly-line",
-        "message_type": "ping", "payload": {"a": 1}, "timestamp": "2026-11-25T00:00:00Z"})
+    message = httpx.post(
+        server.url + "/message",
+        json={
+            "trace_id": "t-1",
+            "source": "other",
+            "target": "unified-assembly-line",
+            "message_type": "ping",
+            "payload": {"a": 1},
+            "timestamp": "2026-11-25T00:00:00Z",
+        },
+    )
     assert message.status_code == 200
     assert message.json()["received"] is True and message.json()["trace_id"] == "t-1"
     bad = httpx.post(server.url + "/message", json={"payload": {}})
@@ -103,10 +119,19 @@ def test_udc_shapes_and_get_on_every_path(server: Server) -> None:
 
 def test_send_delivers_through_the_registry(server: Server, registry_file: Path) -> None:
     with FakeService() as target:
-        registry.register(registry_file, {**registry.our_entry(), "name": "fake-target",
-                                          "url_local": target.url, "url_production": ""})
-        sent = httpx.post(server.url + "/send", json={
-            "target": "fake-target", "message_type": "build_done", "payload": {"id": 7}})
+        registry.register(
+            registry_file,
+            {
+                **registry.our_entry(),
+                "name": "fake-target",
+                "url_local": target.url,
+                "url_production": "",
+            },
+        )
+        sent = httpx.post(
+            server.url + "/send",
+            json={"target": "fake-target", "message_type": "build_done", "payload": {"id": 7}},
+        )
         assert sent.status_code == 200
         body = sent.json()
         assert body["sent"] is True and body["trace_id"]

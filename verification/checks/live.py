@@ -51,6 +51,7 @@ UDC_SHAPES: dict[str, tuple[str, str, list[str]]] = {
     "send": ("POST", "/send", ["sent", "trace_id"]),
 }
 
+
 class NoDeployment(Exception):
     pass
 

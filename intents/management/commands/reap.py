@@ -17,7 +17,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--loop", action="store_true", help="keep reaping until stopped")
         parser.add_argument(
-            "--interval", type=float, default=settings.REAPER_INTERVAL_SECONDS,
+            "--interval",
+            type=float,
+            default=settings.REAPER_INTERVAL_SECONDS,
             help="seconds between passes with --loop",
         )
 

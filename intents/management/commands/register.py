@@ -15,18 +15,31 @@ class Command(BaseCommand):
     help = "Register this service in the platform's SERVICE_REGISTRY.json."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--path", default=settings.SERVICE_REGISTRY_PATH,
-                            help="the registry file (default: SERVICE_REGISTRY_PATH)")
+        parser.add_argument(
+            "--path",
+            default=settings.SERVICE_REGISTRY_PATH,
+            help="the registry file (default: SERVICE_REGISTRY_PATH)",
+        )
         parser.add_argument("--status", default="active")
         parser.add_argument("--url-local", default=settings.SERVICE_URL_LOCAL)
         parser.add_argument("--url-production", default=settings.SERVICE_URL_PRODUCTION)
 
-    def handle(self, *args: Any, path: str, status: str, url_local: str, url_production: str,
-               **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        path: str,
+        status: str,
+        url_local: str,
+        url_production: str,
+        **options: Any,
+    ) -> None:
         if not path:
             raise CommandError("no registry: give --path or set SERVICE_REGISTRY_PATH")
-        entry = {**registry.our_entry(status), "url_local": url_local,
-                 "url_production": url_production}
+        entry = {
+            **registry.our_entry(status),
+            "url_local": url_local,
+            "url_production": url_production,
+        }
         try:
             written, created = registry.register(path, entry)
         except (OSError, ValueError) as exc:
