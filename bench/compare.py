@@ -49,6 +49,7 @@ def floor(env: dict[str, str], kind: str, seconds: float) -> dict[str, Any]:
     server = Server({**env, "DJANGO_SETTINGS_MODULE": "bench.floor"}, kind=kind, app=FLOOR,
                     probe="/floor")
     try:
+        affinity = server.tree.cpu_affinity()
         for _ in range(200):
             httpx.get(server.url + "/floor")
         cpu0, wall0 = server.cpu_seconds(), time.monotonic()
@@ -58,7 +59,7 @@ def floor(env: dict[str, str], kind: str, seconds: float) -> dict[str, Any]:
     finally:
         server.stop()
     ok = counts["ok"]
-    return {"server": kind, "requests": ok, "errors": counts["errors"],
+    return {"server": kind, "affinity": affinity, "requests": ok, "errors": counts["errors"],
             "requests_per_second": round(ok / wall, 1),
             "cpu_ms_per_request": round(cpu / max(ok, 1) * 1000, 3),
             "cpu_percent": round(cpu / wall * 100, 1)}
@@ -220,8 +221,9 @@ def markdown(c: dict[str, Any]) -> str:
     lines.append(f"- Raw SQL cycle, {c['clients']} pgbench clients: "
                  f"{c['raw_sql']['cycles_per_second']:.0f} cycles/s "
                  f"(failed {c['raw_sql']['failed']}).")
-    lines.append(f"- Pinned: {c['pinned']} (servers on CPU {c['server_cpus']}, load on the "
-                 "other).")
+    lines.append(f"- Pinned: {c['pinned']} (servers on CPU {c['server_cpus']}, load generators, "
+                 "pgbench and the orchestrator on the other; PostgreSQL, Redis and the "
+                 "machine's other users on both).")
     lines += ["", "| target | bound | result |", "|---|---|---|"]
     for text, bound, passed in targets(c):
         lines.append(f"| {text} | {bound} | {'pass' if passed else '**FAIL**'} |")

@@ -8,13 +8,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-
-def enabled() -> bool:
-    return os.environ.get("BENCH_PIN", "1") != "0" and len(os.sched_getaffinity(0)) >= 2
+# The cores the bench may use, as the orchestrator found them before it pinned anything
+# (its children inherit both the variable and, until they pin, its affinity).
+os.environ.setdefault("BENCH_CPUS", ",".join(str(c) for c in sorted(os.sched_getaffinity(0))))
 
 
 def _cores() -> list[int]:
-    return sorted(os.sched_getaffinity(0))
+    return [int(c) for c in os.environ["BENCH_CPUS"].split(",")]
+
+
+def enabled() -> bool:
+    return os.environ.get("BENCH_PIN", "1") != "0" and len(_cores()) >= 2
 
 
 def server_cpus() -> set[int]:
