@@ -14,8 +14,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,14 +23,16 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench import fleet, load, refs
+from bench import compare, fleet, load, pin, refs
+from bench.servers import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PG = "postgres://postgres@127.0.0.1:5432/"
-BENCH_DB, PGBENCH_DB, PROC_DB = "assemblyline_bench", "assemblyline_pgbench", "assemblyline_proc"
+# BENCH_DB_PREFIX: e.g. a session's own database name, beside others' on a shared PostgreSQL.
+_PREFIX = os.environ.get("BENCH_DB_PREFIX", "assemblyline")
+BENCH_DB, PGBENCH_DB, PROC_DB = f"{_PREFIX}_bench", f"{_PREFIX}_pgbench", f"{_PREFIX}_proc"
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-TICKS = os.sysconf("SC_CLK_TCK")
 # The submitter keeps the queue fed (20,000 intents are loaded before each scenario).
 SUBMITS_PER_SECOND = 5.0
 # Offered-load scenarios run at least this long: at 50 calls/s a 15 s run made ~150 claims,
@@ -86,62 +86,9 @@ def migrate(database: str) -> None:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Daphne:
-    def __init__(self, database: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(RESULTS / f"server-{self.port}.log", "w")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            # BENCH_SERVER_CMD: e.g. a script that runs Daphne under a profiler.
-            [
-                sys.executable,
-                *os.environ.get("BENCH_SERVER_CMD", "-m assemblyline.serve").split(),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-v",
-                "0",
-            ],
-            cwd=ROOT,
-            env=server_env(database),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        for _ in range(200):
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not start")
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
-
-    def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-        return 0.0
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
-        if not os.environ.get("BENCH_KEEP_LOGS"):
-            Path(self.log.name).unlink(missing_ok=True)
+def Daphne(database: str, pinned: bool = True) -> Server:  # noqa: N802
+    """One Daphne process serving the app (pinned to the server core, bench/pin.py)."""
+    return Server(server_env(database), pinned=pinned)
 
 
 def setup_django() -> None:
@@ -199,7 +146,8 @@ def flush_redis() -> None:
 def spawn(target: Any, *args: Any) -> tuple[Any, Any]:
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    process = ctx.Process(target=target, args=(*args, out), daemon=True)
+    # Load generators run on the load core(s), away from the servers (bench/pin.py).
+    process = ctx.Process(target=pin.run_on_load_cores, args=(target, *args, out), daemon=True)
     process.start()
     return process, out
 
@@ -252,7 +200,8 @@ def scenario(
         max_concurrent=30_000 if claims_only else 1
     )
     load.bulk(PG + BENCH_DB, count=20_000, spec=fleet.SPEC, prefix="w")
-    servers = [Daphne(BENCH_DB) for _ in range(processes)]
+    # Two processes cannot have a core each beside the load on a 2-core machine: unpinned.
+    servers = [Daphne(BENCH_DB, pinned=processes == 1) for _ in range(processes)]
     urls = [s.url for s in servers]
     try:
         watcher = None
@@ -449,8 +398,9 @@ def scaling(tokens: dict[str, Any], sizes: list[int], history: int) -> dict[str,
     return {"steps": steps, "with_history": with_history}
 
 
-def references(clients: int, quick: bool) -> dict[str, Any]:
-    print("--- references: pgbench (our claim SQL) and Procrastinate", flush=True)
+def pgbench_database(quick: bool) -> str:
+    """The pgbench database, queued intents and a `pgbench` executor; our claim's SELECT,
+    captured from the service (Django is set up on the bench database)."""
     select = refs.captured_claim_select()
     recreate(PGBENCH_DB)
     migrate(PGBENCH_DB)
@@ -472,6 +422,11 @@ def references(clients: int, quick: bool) -> dict[str, Any]:
         capture_output=True,
     )
     load.bulk(PG + PGBENCH_DB, count=300_000, spec="x", prefix="p")
+    return select
+
+
+def references(clients: int, quick: bool, select: str) -> dict[str, Any]:
+    print("--- references: pgbench (our claim SQL) and Procrastinate", flush=True)
     pg = refs.pgbench(PGBENCH_DB, select, clients, 5 if quick else 10)
     recreate(PROC_DB)
     proc = refs.procrastinate(
@@ -484,6 +439,30 @@ def references(clients: int, quick: bool) -> dict[str, Any]:
         flush=True,
     )
     return {"pgbench": pg, "procrastinate": proc}
+
+
+def prepare(executors: int) -> None:
+    """A fresh line for a comparison run: 20,000 queued, the first `executors` executors
+    taking one intent at a time."""
+    from executors.models import Executor
+
+    load.reset(PG + BENCH_DB)
+    flush_redis()
+    Executor.objects.update(max_concurrent=1)
+    load.bulk(PG + BENCH_DB, count=20_000, spec=fleet.SPEC, prefix="w")
+
+
+def issue19(tokens: dict[str, Any], select: str, quick: bool, seconds: float) -> dict[str, Any]:
+    return compare.run(
+        env=server_env,
+        database=BENCH_DB,
+        pgbench_database=PGBENCH_DB,
+        select=select,
+        tokens=tokens["fleet"],
+        prepare=prepare,
+        seconds=seconds,
+        paced_seconds=15 if quick else 30,
+    )
 
 
 # (key, name, load): the report's targets read them by key.
@@ -526,12 +505,27 @@ SCENARIOS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": os.getloadavg(),
+        "pinned": pin.enabled(),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="short runs, 100k not 1M")
     parser.add_argument("--no-readme", action="store_true")
     parser.add_argument(
-        "--only", choices=["scenarios", "idle", "scaling"], help="one part alone (no report)"
+        "--no-pin", action="store_true", help="no CPU pinning of servers and load generators"
+    )
+    parser.add_argument(
+        "--only",
+        choices=["scenarios", "idle", "scaling", "compare"],
+        help="one part alone (no report)",
     )
     parser.add_argument("--processes", type=int, default=1, help="with --only scenarios")
     parser.add_argument("--executors", type=int, default=50, help="with --only scenarios")
@@ -545,6 +539,9 @@ def main() -> int:
     parser.add_argument("--claims-only", action="store_true", help="with --only scenarios")
     parser.add_argument("--seconds", type=float, help="length of each load scenario")
     args = parser.parse_args()
+    if args.no_pin:
+        os.environ["BENCH_PIN"] = "0"  # inherited by every server and load generator
+    pin.to_load_cores()  # the orchestrator is load too
     RESULTS.mkdir(parents=True, exist_ok=True)
     seconds = args.seconds or (8 if args.quick else 15)
     recreate(BENCH_DB)
@@ -566,6 +563,16 @@ def main() -> int:
             claims_only=args.claims_only,
         )
         return 0
+    if args.only == "compare":
+        select = pgbench_database(args.quick)
+        found = issue19(tokens, select, args.quick, seconds)
+        found["machine"] = machine()
+        stamp = time.strftime("%Y-%m-%d-%H%M", time.gmtime())
+        (RESULTS / f"compare-{stamp}.json").write_text(json.dumps(found, indent=2))
+        table = compare.markdown(found)
+        (RESULTS / f"compare-{stamp}.md").write_text(table)
+        print(table)
+        return 0
     if args.only == "idle":
         idle_long_poll(tokens, 200, 30)
         return 0
@@ -573,14 +580,12 @@ def main() -> int:
         scaling(tokens, [1_000, 100_000, 1_000_000], 1_000_000)
         return 0
     paced = seconds if args.quick else max(seconds, PACED_SECONDS)
+    select = pgbench_database(args.quick)
     result: dict[str, Any] = {
         "paced_seconds": paced,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "references": references(50, args.quick),
+        "machine": machine(),
+        "references": references(50, args.quick, select),
+        "issue19": issue19(tokens, select, args.quick, seconds),
         "scenarios": [
             {
                 "key": key,

@@ -137,6 +137,17 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for text, bound, ok in targets(result):
         lines.append(f"| {text} | {bound} | {'pass' if ok else '**FAIL**'} |")
+    if "issue19" in result:
+        from bench.compare import markdown as per_cpu
+
+        lines += [
+            "",
+            "Per app CPU, in the same run (issue 19): the floor (bare Django), the app "
+            "under each server, the executor cycle straight to PostgreSQL, the cursor "
+            "wrapper and the lean middleware chain.",
+            "",
+            per_cpu(result["issue19"]),
+        ]
     return "\n".join(lines) + "\n"
 
 
