@@ -90,7 +90,8 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.output()}")
             try:
-                if httpx.get(self.url + "/health", timeout=1.0).status_code in (200, 503):
+                # A /health that waits out a dead database's pool timeout (1 s) still answers.
+                if httpx.get(self.url + "/health", timeout=5.0).status_code in (200, 503):
                     return self
             except httpx.HTTPError:
                 pass
