@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from executors.models import ApiToken, Executor
-from executors.services import token_issue, token_revoke
+from executors.services import executor_save, token_issue, token_rename, token_revoke
 
 
 @admin.register(Executor)
@@ -32,6 +32,9 @@ class ExecutorAdmin(admin.ModelAdmin[Executor]):
         "registered_at",
     ]
 
+    def save_model(self, request: HttpRequest, obj: Executor, form: Any, change: bool) -> None:
+        executor_save(executor=obj)
+
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
@@ -50,6 +53,11 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
+        # A made token keeps its role and executor: they are its identity (docs/security.md).
+        extra = ["role", "executor"] if obj is not None else []
+        return [*self.readonly_fields, *extra]
+
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         if not change:
             token = token_issue(api_token=obj)
@@ -59,7 +67,7 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
                 messages.WARNING,
             )
             return
-        super().save_model(request, obj, form, change)
+        token_rename(api_token=obj, name=obj.name)
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:

@@ -41,6 +41,18 @@ def token_issue(*, api_token: ApiToken) -> str:
     return token
 
 
+def token_rename(*, api_token: ApiToken, name: str) -> None:
+    """A token's name is only its label; its role and executor never change after it is made
+    (they are its identity: what it submitted stays its own). Another role: a new token."""
+    ApiToken.objects.filter(pk=api_token.pk).update(name=name)
+
+
+def executor_save(*, executor: Executor) -> None:
+    """An admin sets an executor's routing (environment, capabilities, max_concurrent) and
+    description in Django admin; the form has validated the fields."""
+    executor.save()
+
+
 def token_revoke(*, api_token: ApiToken) -> None:
     forget_verified_tokens()  # this process at once; others within TOKEN_CACHE_SECONDS
     ApiToken.objects.filter(pk=api_token.pk, revoked_at__isnull=True).update(

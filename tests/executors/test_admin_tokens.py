@@ -29,3 +29,36 @@ def test_a_token_added_in_admin_is_shown_once_and_authenticates(db: Any) -> None
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert api.get("/assembly-line/state").status_code == 200
+
+
+def test_a_made_tokens_role_and_executor_cannot_be_changed_in_admin(db: Any) -> None:
+    # Its role and executor are its identity: changing them would hand what it submitted to
+    # another principal (issue 16). Its name is a label and may change.
+    from executors.services import token_create
+
+    user = get_user_model().objects.create_superuser("ada", "ada@example.com", "pw")
+    admin = Client()
+    admin.force_login(user)
+    api_token, _ = token_create(name="ops", role="viewer")
+    page = f"/admin/executors/apitoken/{api_token.pk}/change/"
+    assert b'name="role"' not in admin.get(page).content
+    answer = admin.post(page, {"name": "ops-renamed", "role": "admin"})
+    assert answer.status_code == 302
+    api_token.refresh_from_db()
+    assert (api_token.name, api_token.role) == ("ops-renamed", "viewer")
+
+
+def test_an_admin_sets_an_executors_routing_in_admin(db: Any) -> None:
+    from executors.models import Executor
+
+    user = get_user_model().objects.create_superuser("ada", "ada@example.com", "pw")
+    admin = Client()
+    admin.force_login(user)
+    Executor.objects.create(executor_id="lap-1", executor_type="claude_code", environment="local")
+    page = "/admin/executors/executor/lap-1/change/"
+    form = admin.get(page).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    data.update(max_concurrent=4, capabilities="[]")
+    answer = admin.post(page, data)
+    assert answer.status_code == 302, answer.context["adminform"].form.errors
+    assert Executor.objects.get(pk="lap-1").max_concurrent == 4
