@@ -29,7 +29,8 @@ TABLES_FIT = """tables => tables.map(t => [t.id, t.getBoundingClientRect().right
     <= t.closest('.panel').getBoundingClientRect().right + 0.5])"""
 LINES_OF = """cells => cells.map(c => {
     const style = getComputedStyle(c);
-    const line = parseFloat(style.lineHeight);
+    // 'normal' (seen under load on CI) is about 1.2 font sizes in Chromium.
+    const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.2;
     const pad = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom);
     return [c.textContent, Math.round((c.getBoundingClientRect().height - pad) / line)];
 })"""
