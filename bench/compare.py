@@ -6,7 +6,6 @@ query (bench/cursor.py); and the app with the lean middleware chain (bench/lean.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import subprocess
 import sys
 import time
@@ -16,26 +15,12 @@ from typing import Any
 import httpx
 
 from bench import fleet, pin, refs
+from bench.common import percentile, spawn
 from bench.servers import FLOOR, KINDS, ROOT, Server
 
 # As many HTTP executors in the closed loop as pgbench clients in the SQL reference.
 CLIENTS = 16
 PACED_EXECUTORS = 50  # one call a second each: 50 calls/s
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))], 2)
-
-
-def spawn(target: Any, *args: Any) -> tuple[Any, Any]:
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    process = ctx.Process(target=pin.run_on_load_cores, args=(target, *args, out), daemon=True)
-    process.start()
-    return process, out
 
 
 def queries_total(url: str) -> float:
