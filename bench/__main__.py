@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from bench import compare, fleet, load, pin, refs
+from bench import compare, fanout, fleet, load, pin, refs
 from bench.common import (
     BENCH_DB,
     PG,
@@ -34,6 +34,10 @@ from bench.common import (
     setup_django,
 )
 from bench.scenarios import PACED_SECONDS, SCENARIOS, idle_long_poll, scaling, scenario
+from bench.servers import KINDS
+
+# Viewers in the per-server WebSocket fanout run (issue 19's RSS target names 1,000).
+VIEWERS = 1000
 
 
 def pgbench_database(quick: bool) -> str:
@@ -100,6 +104,8 @@ def issue19(tokens: dict[str, Any], select: str, quick: bool, seconds: float) ->
         prepare=prepare,
         seconds=seconds,
         paced_seconds=15 if quick else 30,
+        viewer_token=tokens["viewer"],
+        viewers=VIEWERS,
     )
 
 
@@ -122,12 +128,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["scenarios", "idle", "scaling", "compare"],
+        choices=["scenarios", "idle", "scaling", "compare", "fanout"],
         help="one part alone (no report)",
     )
     parser.add_argument("--processes", type=int, default=1, help="with --only scenarios")
     parser.add_argument("--executors", type=int, default=50, help="with --only scenarios")
-    parser.add_argument("--viewers", type=int, default=0, help="with --only scenarios")
+    parser.add_argument("--viewers", type=int, default=0, help="with --only scenarios or fanout")
     parser.add_argument(
         "--interval",
         type=float,
@@ -170,6 +176,20 @@ def main() -> int:
         table = compare.markdown(found)
         (RESULTS / f"compare-{stamp}.md").write_text(table)
         print(table)
+        return 0
+    if args.only == "fanout":
+        found = fanout.runs(
+            server_env(BENCH_DB),
+            KINDS,
+            tokens["fleet"],
+            tokens["viewer"],
+            args.viewers or VIEWERS,
+            seconds,
+            prepare,
+        )
+        stamp = time.strftime("%Y-%m-%d-%H%M", time.gmtime())
+        (RESULTS / f"fanout-{stamp}.json").write_text(json.dumps(found, indent=2))
+        print("\n".join(fanout.markdown(found)))
         return 0
     if args.only == "idle":
         idle_long_poll(tokens, 200, 30)

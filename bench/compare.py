@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from bench import fleet, pin, refs
+from bench import fanout, fleet, pin, refs
 from bench.common import percentile, spawn
 from bench.servers import FLOOR, KINDS, ROOT, Server
 
@@ -143,6 +143,8 @@ def run(
     seconds: float,
     paced_seconds: float,
     kinds: tuple[str, ...] = KINDS,
+    viewer_token: str = "",
+    viewers: int = 0,
 ) -> dict[str, Any]:
     print(
         "--- issue 19: floor, servers, raw SQL cycle, cursor wrapper, lean middleware", flush=True
@@ -189,6 +191,11 @@ def run(
     print(json.dumps({k: v for k, v in result["raw_sql"].items() if k != "script"}), flush=True)
     result["cursor"] = cursor_cost(database)
     print(json.dumps(result["cursor"]), flush=True)
+    if viewers:
+        print(f"--- WebSocket fanout, {viewers} viewers, under each server", flush=True)
+        result["fanout"] = fanout.runs(
+            app_env, kinds, tokens, viewer_token, viewers, paced_seconds, prepare
+        )
     return result
 
 
@@ -294,7 +301,9 @@ def markdown(c: dict[str, Any]) -> str:
         "pgbench and the orchestrator on the other; PostgreSQL, Redis and the "
         "machine's other users on both)."
     )
+    if "fanout" in c:
+        lines += ["", *fanout.markdown(c["fanout"])]
     lines += ["", "| target | bound | result |", "|---|---|---|"]
-    for text, bound, passed in targets(c):
+    for text, bound, passed in targets(c) + fanout.targets(c.get("fanout", {})):
         lines.append(f"| {text} | {bound} | {'pass' if passed else '**FAIL**'} |")
     return "\n".join(lines) + "\n"
