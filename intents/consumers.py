@@ -10,7 +10,9 @@ another site cannot ride a logged-in browser's cookie) or, for programs, the API
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -35,6 +37,9 @@ MAX_MESSAGE_CHARS = 64 * 1024
 # 4000 + code: Daphne's WebSocket library lets a server close only with 1000 or 3000-4999.
 CLOSE_BINARY = 4003
 CLOSE_TOO_BIG = 4009
+# Frames a viewer may have waiting to be written. A viewer further behind (a stalled browser,
+# a slow link) gets a fresh snapshot instead of the backlog, so its memory stays bounded.
+MAX_BACKLOG_FRAMES = 200
 
 
 def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
@@ -81,23 +86,42 @@ class LineConsumer(AsyncJsonWebsocketConsumer):
         self.counted = True
         WEBSOCKET_CONNECTIONS.inc()
         log.info("websocket_connect", principal=self.principal.name)
-        # Events from here on, through the process's one listener (intents/fanout.py); those
-        # that come while the snapshot is read are held and sent after it.
+        # Events from here on, through the process's one listener (intents/fanout.py), wait
+        # in the outbox; those that come while the snapshot is read are sent after it.
         self.batched = parse_qs(self.scope.get("query_string", b"").decode()).get("batch") == ["1"]
-        self.held: list[str] | None = []
+        self.outbox: deque[str] = deque()
+        self.waiting = asyncio.Event()
+        self.behind = False
         await fanout().add_viewer(self)
         await self.send_snapshot()
-        held, self.held = self.held, None
-        for text in held:
-            await self.send(text_data=text)
+        self.writer = asyncio.get_running_loop().create_task(self.write())
 
-    async def deliver(self, frames: list[str]) -> None:
-        """Events from the fanout, already framed for this viewer."""
-        if self.held is not None:
-            self.held.extend(frames)
-            return
-        for text in frames:
-            await self.send(text_data=text)
+    def deliver(self, frames: list[str]) -> None:
+        """Events from the fanout, already framed for this viewer: queued, never awaited."""
+        if len(self.outbox) + len(frames) > MAX_BACKLOG_FRAMES:
+            self.outbox.clear()
+            self.behind = True
+        else:
+            self.outbox.extend(frames)
+        self.waiting.set()
+
+    async def write(self) -> None:
+        """This viewer's writer: its socket's pace is its own."""
+        try:
+            while True:
+                await self.waiting.wait()
+                self.waiting.clear()
+                while self.behind or self.outbox:
+                    if self.behind:
+                        # What it missed is in the snapshot, read from now on.
+                        self.behind = False
+                        self.outbox.clear()
+                        log.info("websocket_resync", backlog=MAX_BACKLOG_FRAMES)
+                        await self.send_snapshot()
+                    else:
+                        await self.send(text_data=self.outbox.popleft())
+        except Exception:  # the connection went away between frames
+            fanout().remove_viewer(self)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # However the consumer ends (a disconnect, an error, a cancelled task), it leaves the
@@ -117,6 +141,9 @@ class LineConsumer(AsyncJsonWebsocketConsumer):
             self.counted = False
             log.info("websocket_disconnect", principal=self.principal.name, code=code)
         fanout().remove_viewer(self)
+        writer = getattr(self, "writer", None)
+        if writer is not None:
+            writer.cancel()
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
