@@ -2,7 +2,7 @@
 (pgbench) and Procrastinate, on this machine's PostgreSQL and Redis.
 
 Writes bench/results/latest.json, latest.md and latency.png, and the README's table.
-Real servers: Daphne processes serving assemblyline.asgi (1 and 2), load from separate
+Real servers: app processes (1 and 2, as production serves them), load from separate
 processes (executors, a submitter, WebSocket viewers). Live HTTP checks are off (the built
 services do not exist here); every other gate check runs.
 """

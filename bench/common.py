@@ -1,5 +1,5 @@
 """What the bench's parts share: the databases and Redis it uses, the app's environment, the
-Daphne process that serves it, tokens, and the load generators' spawning."""
+app process that serves it, tokens, and the load generators' spawning."""
 
 from __future__ import annotations
 
@@ -70,8 +70,8 @@ def migrate(database: str) -> None:
     )
 
 
-def Daphne(database: str, pinned: bool = True) -> Server:  # noqa: N802
-    """One Daphne process serving the app (pinned to the server core, bench/pin.py)."""
+def App(database: str, pinned: bool = True) -> Server:  # noqa: N802
+    """One app process as production serves it (pinned to the server core, bench/pin.py)."""
     return Server(server_env(database), pinned=pinned)
 
 
@@ -136,7 +136,7 @@ def spawn(target: Any, *args: Any) -> tuple[Any, Any]:
     return process, out
 
 
-def profile(server: Daphne, seconds: float, name: str) -> subprocess.Popen[bytes] | None:
+def profile(server: Server, seconds: float, name: str) -> subprocess.Popen[bytes] | None:
     """With BENCH_PROFILE=1: py-spy on a server, where its CPU goes under this load (--gil by
     default: only the thread holding the GIL, so waits on the database are not counted;
     BENCH_PROFILE_FLAGS to change), written to results/profile-<name>.txt."""

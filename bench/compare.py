@@ -200,7 +200,7 @@ def run(
 
 
 def targets(c: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    """The issue's per-CPU targets as lines (text, bound, pass), Daphne being production's."""
+    """The issue's per-CPU targets as lines (text, bound, pass), for each server."""
     lines: list[tuple[str, str, bool]] = []
     raw = c["raw_sql"]["cycles_per_second"]
     for kind, entry in c["servers"].items():

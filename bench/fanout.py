@@ -1,6 +1,6 @@
 """WebSocket fanout under each server (issue 19). The server measured is one app process on the
 server core holding `viewers` dashboards (`?batch=1`) and nothing else; 50 executors make one
-call a second each (50 calls/s) to a second app process, a Daphne off that core, whose events
+call a second each (50 calls/s) to a second app process, off that core, whose events
 reach the measured one over Redis as in any multi-process line. So the measured process's CPU
 is its fanout alone: Redis in, one frame per batch to every viewer out. Commit→client latency
 on every tenth viewer; peak RSS with those viewers."""
@@ -15,7 +15,7 @@ from typing import Any
 
 from bench import fleet
 from bench.common import percentile, spawn
-from bench.servers import Server
+from bench.servers import PRODUCTION, Server
 
 EXECUTORS = 50  # one call a second each
 
@@ -131,18 +131,18 @@ def markdown(found: dict[str, Any]) -> list[str]:
 
 
 def targets(found: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    f = found.get("daphne", {})
+    f = found.get(PRODUCTION, {})
     if not f or "error" in f:
         return []
     return [
         (
-            f"daphne: peak RSS of one process with {f['connected']} viewers, "
+            f"{PRODUCTION}: peak RSS of one process with {f['connected']} viewers, "
             f"{f['events_per_second']:.0f} events/s: {f['peak_rss_mb']:.0f} MB",
             "≤ 200 MB",
             f["peak_rss_mb"] <= 200,
         ),
         (
-            f"daphne: WebSocket commit→client p99, one fanout process, {f['connected']} "
+            f"{PRODUCTION}: WebSocket commit→client p99, one fanout process, {f['connected']} "
             f"viewers, {f['calls_per_second']:.0f} calls/s: {f['p99_ms']} ms",
             "≤ 100 ms",
             f["p99_ms"] is not None and f["p99_ms"] <= 100,

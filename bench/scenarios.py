@@ -1,4 +1,4 @@
-"""The line under load (executors, a submitter and WebSocket viewers against Daphne, one or two
+"""The line under load (executors, a submitter and WebSocket viewers against the app, one or two
 processes), idle long-polling, and claim and /state latency against queue and history size."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from bench import fleet, load
 from bench.common import (
     BENCH_DB,
     PG,
-    Daphne,
+    App,
     figures,
     flush_redis,
     profile,
@@ -51,7 +51,7 @@ def scenario(
     )
     load.bulk(PG + BENCH_DB, count=20_000, spec=fleet.SPEC, prefix="w")
     # Two processes cannot have a core each beside the load on a 2-core machine: unpinned.
-    servers = [Daphne(BENCH_DB, pinned=processes == 1) for _ in range(processes)]
+    servers = [App(BENCH_DB, pinned=processes == 1) for _ in range(processes)]
     urls = [s.url for s in servers]
     try:
         watcher = None
@@ -137,7 +137,7 @@ def idle_long_poll(tokens: dict[str, Any], count: int, seconds: float) -> dict[s
     print(f"--- {count} idle executors long-polling (wait=30) for {seconds:.0f} s", flush=True)
     load.reset(PG + BENCH_DB)
     flush_redis()
-    server = Daphne(BENCH_DB)
+    server = App(BENCH_DB)
     try:
         process, polls = spawn(fleet.idle_pollers, server.url, tokens["fleet"][:count], seconds + 5)
         time.sleep(5)  # all connected and waiting
@@ -199,7 +199,7 @@ def scaling(tokens: dict[str, Any], sizes: list[int], history: int) -> dict[str,
     for size in sizes:
         load.bulk(PG + BENCH_DB, count=size - loaded, start=loaded + 1, spec=fleet.SPEC, prefix="s")
         loaded = size
-        server = Daphne(BENCH_DB)
+        server = App(BENCH_DB)
         try:
             with httpx.Client(
                 base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
@@ -224,7 +224,7 @@ def scaling(tokens: dict[str, Any], sizes: list[int], history: int) -> dict[str,
         prefix="h",
         spec=fleet.SPEC,
     )
-    server = Daphne(BENCH_DB)
+    server = App(BENCH_DB)
     try:
         with httpx.Client(
             base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}

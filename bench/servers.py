@@ -1,5 +1,5 @@
-"""The ASGI servers the bench runs: Daphne (production's), uvicorn (uvloop, httptools,
-websockets) and granian, each one process on the server core (bench/pin.py), serving the app or
+"""The ASGI servers the bench runs: uvicorn (uvloop, httptools, websockets: production's),
+Daphne and granian, each one process on the server core (bench/pin.py), serving the app or
 the floor (bench/floor.py). A server's CPU time is its whole process tree's (granian serves from
 a worker process)."""
 
@@ -24,6 +24,8 @@ RESULTS = ROOT / "bench" / "results"
 APP = "assemblyline.asgi:application"
 FLOOR = "bench.floor_asgi:application"
 KINDS = ("daphne", "uvicorn", "granian")
+# What assemblyline.serve runs by default (the production server).
+PRODUCTION = "uvicorn"
 
 
 def free_port() -> int:
@@ -33,11 +35,23 @@ def free_port() -> int:
 
 
 def command(kind: str, port: int, app: str) -> list[str]:
-    if kind == "daphne" and app == APP:
-        # The app as production serves it: assemblyline.serve tunes the process and names the
-        # application itself. BENCH_SERVER_CMD: e.g. a script that runs it under a profiler.
+    if app == APP and kind in ("daphne", "uvicorn"):
+        # The app as production serves it (uvicorn, or Daphne with --server daphne):
+        # assemblyline.serve tunes the process and names the application itself.
+        # BENCH_SERVER_CMD: e.g. a script that runs it under a profiler.
         cmd = os.environ.get("BENCH_SERVER_CMD", "-m assemblyline.serve").split()
-        return [sys.executable, *cmd, "-b", "127.0.0.1", "-p", str(port), "-v", "0"]
+        return [
+            sys.executable,
+            *cmd,
+            "--server",
+            kind,
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-v",
+            "0",
+        ]
     if kind == "daphne":
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
     if kind == "uvicorn":
@@ -91,7 +105,7 @@ class Server:
         self,
         env: dict[str, str],
         *,
-        kind: str = "daphne",
+        kind: str = PRODUCTION,
         app: str = APP,
         probe: str = "/health",
         pinned: bool = True,

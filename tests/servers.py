@@ -65,7 +65,7 @@ class Server:
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
 
     def start(self, timeout: float = 60.0) -> Server:
         self.process = subprocess.Popen(
