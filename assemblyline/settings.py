@@ -2,68 +2,33 @@
 
 No DATABASE_URL → SQLite under ./var/; no REDIS_URL → in-memory channel layer and a
 local-memory cache. That embedded default is for a first run; production runs on
-PostgreSQL 15+ and Redis 7+.
+PostgreSQL 15+ and Redis 7+. The typed readers are in `assemblyline/env.py`; what is more
+than a value is built in `stores.py` (database, Redis), `verifiers.py` and `security.py`.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
-import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from assemblyline import security
+from assemblyline.env import envbool, envfloat, envint, envlist, envmap
+from assemblyline.stores import (
+    databases,
+    redis_backends,
+    sentinel_addresses,
+    sentinel_primary,
+)
+from assemblyline.verifiers import default_verifiers
 from core.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
-
-
-def envbool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    if value.lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
-
-
-def envint(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
-
-
-def envfloat(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
-
-
-def envlist(name: str, default: list[str]) -> list[str]:
-    """Comma-separated; unset or empty → the default; `none` → an empty list."""
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    if value.strip().lower() == "none":
-        return []
-    return [item.strip() for item in value.split(",") if item.strip()]
-
 
 DEBUG = envbool("DEBUG", False)
 # SECRET_KEY: in the security section at the end of this file (docs/security.md).
@@ -131,105 +96,29 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
-    DATABASES["default"].setdefault("OPTIONS", {})
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # django-prometheus's wrapper of the same backend: query and connection metrics.
-        DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
-        # A lost PostgreSQL connection must fail fast (503), not hang the request.
-        DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
-        # Under ASGI every request runs in its own thread, so persistent per-thread
-        # connections would pile up: a psycopg pool per process instead (Django 5.1+).
-        if envbool("DB_POOL", True):
-            DATABASES["default"]["OPTIONS"]["pool"] = {
-                "min_size": envint("DB_POOL_MIN", 2),
-                "max_size": envint("DB_POOL_MAX", 20),
-                "timeout": envfloat("DB_POOL_TIMEOUT", 10.0),
-            }
-        else:
-            DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-else:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django_prometheus.db.backends.sqlite3",
-            "NAME": str(VAR_DIR / "assembly-line.sqlite3"),
-            # SQLite allows one writer: wait for the lock instead of failing at once.
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
-        }
-    }
+DATABASES = databases(DATABASE_URL, VAR_DIR)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer and cache -----------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
-    # Redis pub/sub channels are shared by all of a server's databases: the prefix carries the
-    # database number, so two lines on one Redis (say tests and a benchmark) never cross-talk.
-    _redis_db = urlparse(REDIS_URL).path.strip("/") or "0"
-    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"assemblyline.{_redis_db}"},
-        }
-    }
-    CACHES = {
-        "default": {
-            "BACKEND": "core.runtime.cache.ProcessRedisCache",
-            "LOCATION": REDIS_URL,
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-        }
-    }
+# Redis Sentinel (docs/deploy.md): REDIS_SENTINELS=host:port,... and REDIS_SENTINEL_MASTER: the
+# channel layer, the cache and the live status use whichever Redis the sentinels name primary,
+# and follow a failover. REDIS_URL then gives only the password and the database number.
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD", "")
+REDIS_SENTINELS = sentinel_addresses(envlist("REDIS_SENTINELS", []))
+CHANNEL_LAYERS: dict[str, dict[str, Any]]
+if REDIS_SENTINELS:
+    REDIS_URL = REDIS_URL or f"redis://{REDIS_SENTINEL_MASTER}/0"
+    REDIS_SENTINEL_PRIMARY = sentinel_primary(
+        REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER, REDIS_SENTINEL_PASSWORD
+    )
+    CHANNEL_LAYERS, CACHES = redis_backends(REDIS_URL, REDIS_SENTINEL_PRIMARY)
+elif REDIS_URL:
+    CHANNEL_LAYERS, CACHES = redis_backends(REDIS_URL, REDIS_URL)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-
-# --- Redis Sentinel (docs/deploy.md) ------------------------------------------------------
-# REDIS_SENTINELS=host:port,... and REDIS_SENTINEL_MASTER: the channel layer, the cache and
-# the live status use whichever Redis the sentinels name primary, and follow a failover.
-# REDIS_URL then gives only the password and the database number (its host is not used).
-REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
-REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD", "")
-REDIS_SENTINELS: list[tuple[str, int]] = []
-for _sentinel in envlist("REDIS_SENTINELS", []):
-    _host, _, _port = _sentinel.rpartition(":")
-    if not _host or not _port.isdigit():
-        raise ImproperlyConfigured(f"REDIS_SENTINELS wants host:port,..., not {_sentinel!r}")
-    REDIS_SENTINELS.append((_host.strip("[]"), int(_port)))
-if REDIS_SENTINELS:
-    REDIS_URL = REDIS_URL or f"redis://{REDIS_SENTINEL_MASTER}/0"
-    _redis_url = urlparse(REDIS_URL)
-    _redis_db = _redis_url.path.strip("/") or "0"
-    # One description of the primary: the channel layer's host entry, and the app's own pools
-    # (core/redis_clients.py) take it too.
-    REDIS_SENTINEL_PRIMARY: dict[str, object] = {
-        "sentinels": REDIS_SENTINELS,
-        "master_name": REDIS_SENTINEL_MASTER,
-        "db": int(_redis_db),
-        "socket_connect_timeout": 0.5,
-        "sentinel_kwargs": {
-            "socket_connect_timeout": 0.5,
-            "socket_timeout": 0.5,
-            **({"password": REDIS_SENTINEL_PASSWORD} if REDIS_SENTINEL_PASSWORD else {}),
-        },
-    }
-    if _redis_url.password:
-        REDIS_SENTINEL_PRIMARY["password"] = unquote(_redis_url.password)
-    if _redis_url.username:
-        REDIS_SENTINEL_PRIMARY["username"] = unquote(_redis_url.username)
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_SENTINEL_PRIMARY], "prefix": f"assemblyline.{_redis_db}"},
-        }
-    }
-    CACHES = {
-        "default": {
-            "BACKEND": "core.runtime.cache.ProcessRedisCache",
-            "LOCATION": REDIS_URL,  # the pool is the sentinels' primary's (core/runtime/cache.py)
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-        }
-    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -384,90 +273,16 @@ SERVICE_DESCRIPTION = "One build assembly line for a fleet of AI coding executor
 SERVICE_PORT = envint("PORT", 8950)
 SERVICE_URL_LOCAL = os.environ.get("SERVICE_URL_LOCAL", f"http://127.0.0.1:{SERVICE_PORT}")
 SERVICE_URL_PRODUCTION = os.environ.get("SERVICE_URL_PRODUCTION", "")
-
 # The checkers, configured like AUTH_PASSWORD_VALIDATORS. A deployment adds its own by
 # appending {"NAME": "dotted.path.Class", "LEVEL": n, "OPTIONS": {...}}.
-ASSEMBLY_LINE_VERIFIERS: list[dict[str, object]] = [
-    {
-        "NAME": "verification.checks.spec.SpecCompleteCheck",
-        "LEVEL": "spec",
-        "OPTIONS": {
-            "required_sections": [
-                "Purpose",
-                "Requirements",
-                "API Specs",
-                "Dependencies",
-                "Success Criteria",
-            ],
-        },
-    },
-    *(
-        [
-            {
-                "NAME": "verification.checks.live.HealthCheck",
-                "LEVEL": 1,
-                "OPTIONS": {"timeout": LIVE_TIMEOUT, "healthy_statuses": HEALTHY_STATUSES},
-            },
-            {
-                "NAME": "verification.checks.live.EndpointsCheck",
-                "LEVEL": 1,
-                "OPTIONS": {"timeout": LIVE_TIMEOUT},
-            },
-            {
-                "NAME": "verification.checks.live.MalformedBodyCheck",
-                "LEVEL": 1,
-                "OPTIONS": {"timeout": LIVE_TIMEOUT},
-            },
-            {
-                "NAME": "verification.checks.live.UdcComplianceCheck",
-                "LEVEL": 2,
-                "OPTIONS": {"timeout": LIVE_TIMEOUT},
-            },
-            {
-                "NAME": "verification.checks.live.RegistryCheck",
-                "LEVEL": 2,
-                "OPTIONS": {"timeout": LIVE_TIMEOUT},
-            },
-            {
-                "NAME": "verification.checks.live_production.NoTracebackCheck",
-                "LEVEL": 5,
-                "OPTIONS": {"timeout": LIVE_TIMEOUT},
-            },
-            {
-                "NAME": "verification.checks.live_production.ProductionProbeCheck",
-                "LEVEL": 6,
-                "OPTIONS": {
-                    "timeout": LIVE_TIMEOUT,
-                    "requests": LIVE_PROBE_REQUESTS,
-                    "p95_ms": 500,
-                    "healthy_statuses": HEALTHY_STATUSES,
-                },
-            },
-        ]
-        if LIVE_CHECKS
-        else []
-    ),
-    {
-        "NAME": "verification.checks.live_production.ReadinessArtifactsCheck",
-        "LEVEL": 6,
-        "OPTIONS": {},
-    },
-    {
-        "NAME": "verification.checks.reported.TestCoverageCheck",
-        "LEVEL": 3,
-        "OPTIONS": {"min_coverage": envfloat("MIN_COVERAGE", 80.0)},
-    },
-    {
-        "NAME": "verification.checks.reported.CodeQualityCheck",
-        "LEVEL": 4,
-        "OPTIONS": {"blocking": envbool("QUALITY_BLOCKS", False)},
-    },
-    {
-        "NAME": "verification.checks.reported.SecurityScanCheck",
-        "LEVEL": 5,
-        "OPTIONS": {},
-    },
-]
+ASSEMBLY_LINE_VERIFIERS: list[dict[str, object]] = default_verifiers(
+    live_checks=LIVE_CHECKS,
+    timeout=LIVE_TIMEOUT,
+    healthy_statuses=HEALTHY_STATUSES,
+    probe_requests=LIVE_PROBE_REQUESTS,
+    min_coverage=envfloat("MIN_COVERAGE", 80.0),
+    quality_blocks=envbool("QUALITY_BLOCKS", False),
+)
 
 # Logs: JSON lines on stdout (core/logs.py); readable lines when DEBUG is on.
 LOGGING = logging_config(debug=DEBUG, level=os.environ.get("LOG_LEVEL", "INFO"))
@@ -482,19 +297,7 @@ TOKEN_CACHE_SECONDS = envfloat("TOKEN_CACHE_SECONDS", 10.0)
 # requires_human_review only): the phases they would move into. "completed" = before done.
 REVIEW_BEFORE_PHASES = envlist("REVIEW_BEFORE_PHASES", ["production"])
 
-
 # --- Rules for AI executors (README: "Why this line fits AI executors") -------------------
-def envmap(name: str, default: dict[str, str]) -> dict[str, str]:
-    """`key:value,key:value` → dict, e.g. PHASE_ROUTING=build:local,test:server."""
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    pairs = [item.split(":", 1) for item in value.split(",") if item.strip()]
-    if any(len(pair) != 2 for pair in pairs):
-        raise ImproperlyConfigured(f"{name} must look like key:value,key:value, not {value!r}")
-    return {key.strip(): val.strip() for key, val in pairs}
-
-
 # Separation of duties: these phases are never taken by the executor that did the build.
 SEPARATE_DUTIES_PHASES = envlist("SEPARATE_DUTIES_PHASES", ["test", "production"])
 # A reviewer may not approve or reject an intent they submitted.
@@ -522,40 +325,11 @@ HANDOFF_PROGRESS_MESSAGES = envint("HANDOFF_PROGRESS_MESSAGES", 5)
 # subscriptable at run time without this.
 django_stubs_ext.monkeypatch()
 
-
-# --- Security (issue 16; docs/security.md) ------------------------------------------------
-# One block so that it merges cleanly: SECRET_KEY, and (below) brute-force limits, CSP, TLS.
-def embedded_secret_key(path: Path) -> str:
-    """The embedded default's key: made once at random and kept in VAR_DIR (mode 0600), so
-    sessions survive a restart and no two installations share a key. Two processes starting
-    at once agree: the first file linked into place wins."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{path.name}.{os.getpid()}")
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_urlsafe(50))
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    key = path.read_text().strip()
-    if not key:
-        raise ImproperlyConfigured(f"{path} is empty: delete it and a new key is made")
-    return key
-
-
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY and DATABASE_URL:
-    # A deployment (it has a database of its own) must never run on a key anyone can read.
-    raise SystemExit(
-        "unified-assembly-line: SECRET_KEY is not set; with DATABASE_URL set it is required "
-        "(make one: python -c 'import secrets; print(secrets.token_urlsafe(50))')"
-    )
-if not SECRET_KEY:
-    SECRET_KEY = embedded_secret_key(VAR_DIR / "secret_key")
+# --- Security (docs/security.md) ----------------------------------------------------------
+# SECRET_KEY, and (below) TLS, CSP and brute-force limits.
+SECRET_KEY = security.secret_key(
+    configured=os.environ.get("SECRET_KEY", ""), database_url=DATABASE_URL, var_dir=VAR_DIR
+)
 
 # SECURE=true: served behind TLS, the proxy in front setting `X-Forwarded-Proto: https`.
 # Cookies go over TLS only, browsers are told to use https (HSTS) and plain http is redirected.
@@ -573,25 +347,12 @@ if SECURE:
     SECURE_REDIRECT_EXEMPT = [r"^health$"]
 
 # Content-Security-Policy (django-csp) on every HTML page (dashboard, admin, Swagger UI):
-# scripts only from our own origin, so text an intent carries can never run as code.
-# Inline styles stay allowed: the admin and Swagger UI use them, and they cannot run code.
+# scripts only from our own origin (assemblyline/security.py).
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "csp.middleware.CSPMiddleware",
 )
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:"],
-        "connect-src": ["'self'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'self'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-    }
-}
+CONTENT_SECURITY_POLICY = security.CONTENT_SECURITY_POLICY
 
 # Brute force. Admin logins go through django-axes: ADMIN_LOGIN_FAILURES failed logins from one
 # address lock it out for ADMIN_LOGIN_COOLOFF_SECONDS (429 with Retry-After). Attempts are

@@ -7,7 +7,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from executors.models import ApiToken, Executor
-from executors.services import executor_save, token_issue, token_rename, token_revoke
+from executors.services import (
+    executor_delete,
+    executor_save,
+    token_delete,
+    token_issue,
+    token_rename,
+    token_revoke,
+)
 
 
 @admin.register(Executor)
@@ -34,6 +41,14 @@ class ExecutorAdmin(admin.ModelAdmin[Executor]):
 
     def save_model(self, request: HttpRequest, obj: Executor, form: Any, change: bool) -> None:
         executor_save(executor=obj)
+
+    # The delete page and the "delete selected" action both end here.
+    def delete_model(self, request: HttpRequest, obj: Executor) -> None:
+        executor_delete(executor=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Executor]) -> None:
+        for executor in queryset:
+            executor_delete(executor=executor)
 
 
 @admin.register(ApiToken)
@@ -68,6 +83,13 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
             )
             return
         token_rename(api_token=obj, name=obj.name)
+
+    def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
+        token_delete(api_token=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for api_token in queryset:
+            token_delete(api_token=api_token)
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:

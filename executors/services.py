@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -15,6 +16,8 @@ from executors.authentication import Principal, forget_verified_tokens, principa
 from executors.live import live
 from executors.models import ApiToken, Executor, Role
 from executors.selectors import heartbeat_fresh
+
+log = structlog.get_logger("executors.services")
 
 # A token's last_used_at is written at most this often: auth must not write per request.
 LAST_USED_WRITE_SECONDS = 60
@@ -58,6 +61,27 @@ def token_revoke(*, api_token: ApiToken) -> None:
     ApiToken.objects.filter(pk=api_token.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+
+
+def token_delete(*, api_token: ApiToken) -> None:
+    """An admin deletes a token (Django admin): it stops working at once in this process,
+    in others within TOKEN_CACHE_SECONDS, as a revoked one does."""
+    token_id, name = api_token.pk, api_token.name
+    api_token.delete()
+    forget_verified_tokens()
+    log.info("token_deleted", token_id=token_id, name=name)
+
+
+def executor_delete(*, executor: Executor) -> None:
+    """An admin deletes an executor (Django admin). Its tokens go with it; intents that name
+    it keep their place with that name cleared (the foreign keys' SET_NULL), and work it held
+    waits for its lease to lapse (the reaper re-queues it). Its live status is dropped."""
+    executor_id = executor.pk
+    with transaction.atomic():
+        executor.delete()
+    forget_verified_tokens()
+    live.forget(executor_id)
+    log.info("executor_deleted", executor_id=executor_id)
 
 
 def token_authenticate(token: str) -> Principal | None:

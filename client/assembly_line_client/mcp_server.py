@@ -22,6 +22,7 @@ from pydantic import Field
 
 from assembly_line_client import errors
 from assembly_line_client.mcp_session import LineSession
+from assembly_line_client.mcp_texts import intent_document
 from assembly_line_client.phases import PHASES, protocol
 
 IntentId = Annotated[
@@ -184,7 +185,7 @@ def build(session: LineSession) -> MCPServer[Any]:
         description="An intent: its state, spec, artifacts and every event",
     )
     async def intent_resource(intent_id: str) -> str:
-        return session.intent_document(await load(intent_id))
+        return intent_document(await load(intent_id))
 
     @server.resource(
         "spec://{intent_id}", mime_type="text/markdown", description="An intent's spec"

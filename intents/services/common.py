@@ -1,13 +1,15 @@
-"""Shared by the rules: the intent locked, the holder and phase checks, what a 409 says."""
+"""Shared by the rules: the intent locked, the holder and phase checks, what a 409 says, and
+work put back in its queue."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 
 from core.errors import NotAllowed, NotFound, TransitionNotAllowed
+from intents.events import record_event
 from intents.models import (
     WORKING,
     EventKind,
@@ -79,3 +81,31 @@ def ensure_phase(intent: Intent, phase: str | None) -> None:
 
 def merged_artifacts(intent: Intent, artifacts: dict[str, Any]) -> dict[str, Any]:
     return {**intent.artifacts, **artifacts}
+
+
+def back_in_queue(
+    *,
+    intent: Intent,
+    actor: str,
+    from_status: str,
+    why: str,
+    reason: dict[str, Any],
+    now: datetime,
+    executor_id: str = "",
+) -> None:
+    """Work taken back, already moved to `queued`: nobody holds it, it waits in its phase's
+    queue from `now` with no backoff, and its REQUEUED event says why (the next executor's
+    handoff shows it). Inside the caller's transaction."""
+    intent.let_go()
+    intent.not_before = None
+    intent.queued_at = now
+    intent.save()
+    record_event(
+        intent=intent,
+        kind=EventKind.REQUEUED,
+        actor=actor,
+        executor_id=executor_id,
+        from_status=from_status,
+        from_phase=intent.current_phase,
+        payload={"why": why, "reason": reason, "attempts": intent.attempts},
+    )

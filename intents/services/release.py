@@ -16,7 +16,13 @@ from intents.models import (
     Intent,
     Status,
 )
-from intents.services.common import current_state, ensure_holder, ensure_phase, locked_intent
+from intents.services.common import (
+    back_in_queue,
+    current_state,
+    ensure_holder,
+    ensure_phase,
+    locked_intent,
+)
 
 
 def intent_requeue(*, intent_id: str, actor: str, reason: str = "") -> Intent:
@@ -41,21 +47,13 @@ def intent_requeue(*, intent_id: str, actor: str, reason: str = "") -> Intent:
                 "or a failed intent can be re-queued",
                 current=current_state(intent),
             )
-        intent.let_go()
-        intent.not_before = None
-        intent.queued_at = now
-        intent.save()
-        record_event(
+        back_in_queue(
             intent=intent,
-            kind=EventKind.REQUEUED,
             actor=actor,
             from_status=from_status,
-            from_phase=intent.current_phase,
-            payload={
-                "why": "admin_requeue",
-                "reason": {"admin": reason},
-                "attempts": intent.attempts,
-            },
+            why="admin_requeue",
+            reason={"admin": reason},
+            now=now,
         )
     return intent
 
@@ -108,22 +106,14 @@ def work_release(
             raise TransitionNotAllowed(f"nothing to release: {exc}", current=exc.current) from None
         from_status = intent.status
         intent.requeue()
-        intent.let_go()
-        intent.not_before = None
-        intent.queued_at = now
-        intent.save()
-        record_event(
+        back_in_queue(
             intent=intent,
-            kind=EventKind.REQUEUED,
             actor=actor,
             executor_id=executor_id,
             from_status=from_status,
-            from_phase=intent.current_phase,
-            payload={
-                "why": "released",
-                "reason": {"executor": executor_id, "message": reason},
-                "attempts": intent.attempts,
-            },
+            why="released",
+            reason={"executor": executor_id, "message": reason},
+            now=now,
         )
         executor_touch(executor_id=executor_id, now=now)
     return intent

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -17,7 +19,11 @@ from intents.services.common import current_state, locked_intent
 from intents.services.gates import advance, retry_or_fail
 
 
-def _awaiting_review(intent_id: str, reviewer: str, reviewer_label: str) -> Intent:
+def _reviewed(
+    intent_id: str, reviewer: str, reviewer_label: str, *, kind: str, payload: dict[str, Any]
+) -> Intent:
+    """The held intent, locked, with the reviewer's decision on it and its event recorded;
+    the caller then moves it on or back."""
     intent = locked_intent(intent_id)
     # Identities, not names: two tokens may share a name.
     if settings.REVIEWER_NOT_SUBMITTER and intent.created_by == reviewer:
@@ -30,6 +36,17 @@ def _awaiting_review(intent_id: str, reviewer: str, reviewer_label: str) -> Inte
             f"intent {intent.id} is {intent.status}, not awaiting review",
             current=current_state(intent),
         )
+    intent.reviewed_by = reviewer
+    intent.reviewed_by_label = reviewer_label or reviewer
+    intent.reviewed_at = timezone.now()
+    record_event(
+        intent=intent,
+        kind=kind,
+        actor=reviewer,
+        from_status=intent.status,
+        from_phase=intent.current_phase,
+        payload=payload,
+    )
     return intent
 
 
@@ -39,17 +56,8 @@ def intent_approve(
     """Rule: a reviewer's approval lets a held intent move on as its gate allowed.
     `reviewer`: the reviewer's `principal_identity`; `reviewer_label`: the name shown."""
     with transaction.atomic():
-        intent = _awaiting_review(intent_id, reviewer, reviewer_label)
-        intent.reviewed_by = reviewer
-        intent.reviewed_by_label = reviewer_label or reviewer
-        intent.reviewed_at = timezone.now()
-        record_event(
-            intent=intent,
-            kind=EventKind.APPROVED,
-            actor=reviewer,
-            from_status=intent.status,
-            from_phase=intent.current_phase,
-            payload={"note": note},
+        intent = _reviewed(
+            intent_id, reviewer, reviewer_label, kind=EventKind.APPROVED, payload={"note": note}
         )
         advance(intent=intent, actor=reviewer, executor_id=intent.previous_executor_id)
     return intent
@@ -63,17 +71,8 @@ def intent_reject(
     if not reason.strip():
         raise InvalidInput("a rejection needs a reason")
     with transaction.atomic():
-        intent = _awaiting_review(intent_id, reviewer, reviewer_label)
-        intent.reviewed_by = reviewer
-        intent.reviewed_by_label = reviewer_label or reviewer
-        intent.reviewed_at = timezone.now()
-        record_event(
-            intent=intent,
-            kind=EventKind.REJECTED,
-            actor=reviewer,
-            from_status=intent.status,
-            from_phase=intent.current_phase,
-            payload={"reason": reason},
+        intent = _reviewed(
+            intent_id, reviewer, reviewer_label, kind=EventKind.REJECTED, payload={"reason": reason}
         )
         retry_or_fail(
             intent=intent, actor=reviewer, reason={"review": reason}, kind="review_rejected"
