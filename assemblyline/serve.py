@@ -23,9 +23,9 @@ from core.registry import register_on_start
 from core.runtime.process import tune_process
 
 SERVERS = ("uvicorn", "daphne")
-# A request still running when the process is told to stop gets this long: a long poll
-# waits at most 30 s (the Kubernetes pod's grace period covers it).
-GRACEFUL_SECONDS = 30
+# Requests still running at SIGTERM get this long to finish. On Kubernetes the long polls have
+# ended in preStop (35 s) and the pod has 10 s of its grace period (45 s) left.
+GRACEFUL_SECONDS = 8
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

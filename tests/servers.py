@@ -1,4 +1,5 @@
-"""Real server processes for tests: Daphne serving assemblyline.asgi on a free port, against
+"""Real server processes for tests: `assemblyline.serve` (uvicorn, as production; SERVER=daphne
+for Daphne) serving assemblyline.asgi on a free port, against
 the test database (tests using it must be `transaction=True`, so what they write is committed
 and the server sees it), and a Redis of its own when a test needs to stop one."""
 
@@ -41,7 +42,7 @@ def database_url() -> str:
 
 
 class Server:
-    """One Daphne process; `kill()` is SIGKILL, `start()` again reuses the port."""
+    """One app process; `kill()` is SIGKILL, `start()` again reuses the port."""
 
     def __init__(self, env: dict[str, str] | None = None, port: int | None = None) -> None:
         self.port = port or free_port()
