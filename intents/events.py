@@ -52,26 +52,31 @@ def publish(event: IntentEvent) -> None:
                 },
             )
         )
-    for group, message in messages:
-        if not broadcast(group, message):
-            logger.warning(
-                "event %s not broadcast to %s: channel layer unavailable", event.pk, group
-            )
+    if not broadcast(messages):
+        logger.warning("event %s not broadcast: channel layer unavailable", event.pk)
 
 
-def broadcast(group: str, message: dict[str, Any]) -> bool:
-    """Give a message to a channel-layer group from synchronous code. With Redis this is one
-    PUBLISH on the request's own thread (no hop to the event loop, no connection per call),
-    behind the live-status circuit breaker; False when the layer is unavailable."""
+def broadcast(messages: list[tuple[str, dict[str, Any]]]) -> bool:
+    """Give (group, message) pairs to the channel layer from synchronous code. With Redis this
+    is one round trip of PUBLISHes on the request's own thread (no hop to the event loop, no
+    connection per call), behind the live-status circuit breaker; False when the layer is
+    unavailable."""
     layer = get_channel_layer()
     if layer is None:
         return True
     if isinstance(layer, RedisPubSubChannelLayer):
-        payload = layer.serialize(message)
-        channel = redis_group_channel(group)
-        return live.call(lambda r: r.publish(channel, payload)) is not None
+        payloads = [(redis_group_channel(g), layer.serialize(m)) for g, m in messages]
+
+        def publish_all(r: Any) -> list[Any]:
+            pipe = r.pipeline(transaction=False)
+            for channel, payload in payloads:
+                pipe.publish(channel, payload)
+            return list(pipe.execute())
+
+        return live.call(publish_all) is not None
     try:
-        async_to_sync(_send)(layer, group, message)
+        for group, message in messages:
+            async_to_sync(_send)(layer, group, message)
     except Exception as exc:
         logger.warning("channel layer error: %s", exc)
         return False
