@@ -119,7 +119,8 @@ def browser(line: Line, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = chromium.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(15_000)
+        # Generous: on a loaded 2-core CI machine an admin page's first render took over 15 s.
+        page.set_default_timeout(30_000)
         yield page
         chromium.close()
     connections.close_all()
