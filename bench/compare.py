@@ -16,7 +16,7 @@ import httpx
 
 from bench import fanout, fleet, pin, refs
 from bench.common import percentile, spawn
-from bench.servers import FLOOR, KINDS, ROOT, Server
+from bench.servers import FLOOR, KINDS, PRODUCTION, ROOT, Server
 
 # As many HTTP executors in the closed loop as pgbench clients in the SQL reference.
 CLIENTS = 16
@@ -185,6 +185,19 @@ def run(
     )
     print(json.dumps(lean), flush=True)
     result["lean_middleware"] = lean
+    # Process tuning (core/runtime/process.py) off: CPython's own gc threshold and GIL
+    # switch interval. It stays only while the tuned process does better.
+    untuned = app_calls(
+        {**app_env, "GC_GEN0_THRESHOLD": "700", "GIL_SWITCH_SECONDS": "0.005"},
+        PRODUCTION,
+        tokens[:PACED_EXECUTORS],
+        paced_seconds,
+        1.0,
+        prepare,
+        "untuned, 50 calls/s",
+    )
+    print(json.dumps(untuned), flush=True)
+    result["untuned"] = untuned
     result["raw_sql"] = refs.pgbench_cycles(
         pgbench_database, select, CLIENTS, int(max(5, seconds)), preexec=pin.to_load_cores
     )
@@ -282,6 +295,16 @@ def markdown(c: dict[str, Any]) -> str:
             f" (saves {saved:.2f} ms, {saved / base['cpu_ms_per_call']:.0%}); "
             f"{lean['cycles_per_second']:.1f} cycles/s; errors {lean['errors']}."
         )
+        tuned = ok.get(PRODUCTION, {}).get("paced")
+        if "untuned" in c and tuned:
+            u = c["untuned"]
+            lines.append(
+                f"- Process tuning ({PRODUCTION}, 50 calls/s, core/runtime/process.py): worst "
+                f"p99 {tuned['worst_p99']:.1f} ms tuned vs {u['worst_p99']:.1f} untuned (gc "
+                f"threshold 700, GIL switch 5 ms); CPU {tuned['cpu_percent']:.0f}% vs "
+                f"{u['cpu_percent']:.0f}%; peak RSS {tuned['peak_rss_mb']:.0f} vs "
+                f"{u['peak_rss_mb']:.0f} MB."
+            )
         cur = c["cursor"]
         per_call = cur["wrapper_us_per_query"] * base["queries_per_call"]
         lines.append(
