@@ -140,10 +140,11 @@ def test_claim_is_a_handful_of_queries(
     submit(submitter)
     submit(submitter)
     claim(worker)  # the first call also records the executor coming online
-    # token, executor, executor lock, held count, affinity probe, pick, update, event,
-    # and the savepoint pair the test transaction wraps around the atomic block; after it,
-    # the handoff's two reads (the last return to the queue, the latest progress messages).
-    with django_assert_max_num_queries(12):
+    # PostgreSQL: the token, then the claim in one call (the intents_claim function); a first
+    # claim has no handoff to read. SQLite's ORM path: token, executor, executor lock, held
+    # count, affinity probe, pick, update, event, and the savepoint pair the test transaction
+    # wraps around the atomic block; after it, the handoff's two reads.
+    with django_assert_max_num_queries(2 if connection.vendor == "postgresql" else 12):
         assert claim(worker)["assigned"] is True
 
 
