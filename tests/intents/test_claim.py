@@ -194,3 +194,24 @@ def test_fifty_concurrent_claimers_take_200_intents_exactly_once(postgres: None)
     assert Intent.objects.filter(status="assigned").count() == 200
     assert IntentEvent.objects.filter(kind="assigned").count() == 200
     assert len(answers) >= 200 + 50  # every claim answered, each claimer saw the end
+
+
+def test_an_executor_its_row_says_offline_is_announced_online_before_its_claim(
+    submitter: Actor,
+) -> None:
+    """Its heartbeat is live but its row says offline (the reaper's last word): the claim
+    announces it online first, once, then assigns (the one-call path leaves this to the ORM)."""
+    worker = make_executor("flicker", max_concurrent=2)
+    first = submit(submitter)["intent_id"]
+    second = submit(submitter)["intent_id"]
+    assert claim(worker)["intent"]["id"] == first  # comes online
+    Executor.objects.filter(pk="flicker").update(online=False)
+    assert claim(worker)["intent"]["id"] == second
+    kinds = list(IntentEvent.objects.filter(executor_id="flicker").values_list("kind", flat=True))
+    assert kinds == ["executor_online", "assigned", "executor_online", "assigned"]
+    assert Executor.objects.get(pk="flicker").online is True
+
+
+def test_unknown_executor_claim_is_404(admin: Actor) -> None:
+    response = admin.client.get("/assembly-line/work/next", {"executor_id": "nobody"})
+    assert response.status_code == 404
