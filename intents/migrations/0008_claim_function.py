@@ -44,6 +44,7 @@ CREATE OR REPLACE FUNCTION intents_claim(
     r_event_id bigint,
     r_first_claim boolean,
     r_waited double precision,
+    r_event_at timestamptz,
     r_intent intents_intent
 ) LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -129,6 +130,9 @@ BEGIN
     r_first_claim := v_before.assigned_at IS NULL;
     -- Queue wait: from entering this phase's queue (or its re-queue) to this claim.
     r_waited := greatest(extract(epoch FROM p_now - v_before.queued_at)::double precision, 0);
+    -- The event's time is when it is written, after the locks (as record_event's is): a
+    -- claim that waited must not sort before the re-queue that freed its intent.
+    r_event_at := clock_timestamp();
     INSERT INTO intents_intentevent (
         intent_id, executor_id, actor, kind, from_status, to_status, from_phase, to_phase,
         payload, duration_seconds, created_at
@@ -140,7 +144,7 @@ BEGIN
             'environment', x.environment,
             'spilled', v_spilled
         ),
-        r_waited, p_now
+        r_waited, r_event_at
     ) RETURNING id INTO r_event_id;
     r_outcome := 'assigned';
     RETURN NEXT;

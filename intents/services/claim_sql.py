@@ -27,6 +27,7 @@ OUTCOME_COLUMNS = (
     "r_event_id",
     "r_first_claim",
     "r_waited",
+    "r_event_at",
 )
 INTENT_FIELDS = Intent._meta.concrete_fields
 CLAIM_SQL = (
@@ -75,12 +76,12 @@ def claim_in_one_call(*, executor_id: str, actor: str, now: datetime) -> Claimed
         cursor.execute(CLAIM_SQL, params)
         row = cursor.fetchone()
     assert row is not None  # the function always answers one row
-    outcome, holding, max_concurrent, environment, avoided, event_id, first_claim, waited = row[
-        : len(OUTCOME_COLUMNS)
-    ]
+    head, values = row[: len(OUTCOME_COLUMNS)], row[len(OUTCOME_COLUMNS) :]
+    outcome, holding, max_concurrent, environment, avoided, event_id, first_claim = head[:7]
+    waited, event_at = head[7:]
     if outcome != "assigned":
         return Claimed(outcome, holding or 0, max_concurrent or 0, bool(avoided))
-    intent = Intent.from_db(connection.alias, FIELD_NAMES, _converted(row[len(OUTCOME_COLUMNS) :]))
+    intent = Intent.from_db(connection.alias, FIELD_NAMES, _converted(values))
     event = IntentEvent(
         pk=event_id,
         intent=intent,
@@ -97,7 +98,7 @@ def claim_in_one_call(*, executor_id: str, actor: str, now: datetime) -> Claimed
             "spilled": intent.spilled,
         },
         duration_seconds=waited,
-        created_at=now,
+        created_at=event_at,
     )
     event._state.adding, event._state.db = False, connection.alias
     return Claimed(
