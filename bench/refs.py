@@ -23,18 +23,20 @@ FROM c WHERE i.id = c.id;
 
 def captured_claim_select() -> str:
     """The SELECT ... FOR UPDATE SKIP LOCKED our service issues for a claim, captured from a
-    real `work_claim` call (Django must be set up on the pgbench database)."""
+    real claim through the ORM path (Django must be set up on the pgbench database; the
+    one-call path runs its statements inside the `intents_claim` function, out of sight)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
 
     from executors.models import Executor
-    from intents import services
+    from intents.services.claim import claim_with_orm
 
     executor, _ = Executor.objects.get_or_create(
         executor_id="pgbench", defaults={"environment": "server"}
     )
     with CaptureQueriesContext(connection) as queries:
-        services.work_claim(executor_id=executor.pk, actor="pgbench")
+        claim_with_orm(executor_id=executor.pk, actor="pgbench", now=timezone.now())
     selects = [
         q["sql"]
         for q in queries.captured_queries

@@ -4,6 +4,10 @@ One place for the rules that make the line fit AI executors (README, "Why this l
 executors"): environment with spillover, capabilities, separation of duties, retry on a
 different executor, and the fair-share queue rank. `intents.services.work_claim` calls
 `pick`; the read side (`/state`'s waiting reasons) calls `serves` and `other_takers`.
+
+On PostgreSQL the claim's common path runs these rules in SQL, in the `intents_claim`
+function (intents/migrations/0008_claim_function.py): a change here is a new migration
+replacing it, and tests/intents/test_claim_routing.py holds the two to the same answers.
 """
 
 from __future__ import annotations
