@@ -150,7 +150,11 @@ def work_complete(
 
     On PostgreSQL (`sql` unset) the decided hand-in is written in one statement; when the row
     changed after the gate read it, the ORM path makes the change under the row lock."""
-    intent = Intent.objects.filter(pk=intent_id).first()
+    in_one = connection.vendor == "postgresql" if sql is None else sql
+    if in_one:
+        intent = hotpath.read(intent_id)
+    else:
+        intent = Intent.objects.filter(pk=intent_id).first()
     if intent is None:
         raise NotFound(f"intent {intent_id!r} not found")
     ensure_holder(intent, executor_id)
@@ -164,7 +168,7 @@ def work_complete(
         )
 
     now = timezone.now()
-    if connection.vendor == "postgresql" if sql is None else sql:
+    if in_one:
         before = hotpath.row_values(intent)
         pending = Pending()
         hand = hand_in(
