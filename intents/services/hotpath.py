@@ -277,8 +277,8 @@ def complete(
     params += [intent.pk, executor_id, phase, before["updated_at"]]
     ctes = [
         f"u AS (UPDATE intents_intent SET {sets} WHERE id = %s AND assigned_to_id = %s "
-        f"AND current_phase = %s AND status IN ({in_list(accepted)}) AND updated_at IS NOT DISTINCT FROM %s "
-        "RETURNING id)"
+        f"AND current_phase = %s AND status IN ({in_list(accepted)}) "
+        "AND updated_at IS NOT DISTINCT FROM %s RETURNING id)"
     ]
     events_sql, event_params = insert_sql("e", IntentEvent, list(pending.events))
     ctes.append(events_sql)
