@@ -45,13 +45,19 @@ class Pending:
     runs: list[VerificationRun] = field(default_factory=list)
 
 
+def record_or_hold(event: IntentEvent, pending: Pending | None) -> None:
+    """The event saved now (the ORM path), or held in `pending`."""
+    if pending is None:
+        record(event)
+    else:
+        pending.events.append(event)
+
+
 def write(intent: Intent, event: IntentEvent, pending: Pending | None) -> None:
     """The intent's row and its event, now (the ORM path) or held in `pending`."""
     if pending is None:
         intent.save()
-        record(event)
-    else:
-        pending.events.append(event)
+    record_or_hold(event, pending)
 
 
 def record_gate(
@@ -95,10 +101,7 @@ def record_gate(
             "checks": outcome.checks,
         },
     )
-    if pending is None:
-        record(event)
-    else:
-        pending.events.append(event)
+    record_or_hold(event, pending)
 
 
 def _review_due(intent: Intent) -> bool:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.errors import NotFound
 from executors.services import executor_count_phase, executor_touch
-from intents.events import intent_event, publish, record, record_event
+from intents.events import intent_event, publish, record_event
 from intents.models import (
     EventKind,
     Intent,
@@ -32,6 +32,7 @@ from intents.services.gates import (
     Pending,
     pass_gate,
     record_gate,
+    record_or_hold,
     retry_or_fail,
 )
 from verification.registry import VerificationOutcome, gate_levels, run_levels
@@ -148,8 +149,9 @@ def work_complete(
     max_attempts. An executor may also report `status: failed` for its phase, which counts as a
     failed gate.
 
-    On PostgreSQL (`sql` unset) the decided hand-in is written in one statement; when the row
-    changed after the gate read it, the ORM path makes the change under the row lock."""
+    On PostgreSQL the decided hand-in is written in one statement; when the row changed after
+    the gate read it, the ORM path makes the change under the row lock. `sql` picks a path
+    whatever the database (the property test and the bench compare them)."""
     in_one = connection.vendor == "postgresql" if sql is None else sql
     if in_one:
         intent = hotpath.read(intent_id)
@@ -255,10 +257,7 @@ def hand_in(
         payload={"reported_status": status, "artifacts": sorted(artifacts)},
         duration_seconds=duration,
     )
-    if pending is None:
-        record(event)
-    else:
-        pending.events.append(event)
+    record_or_hold(event, pending)
     if outcome is None:
         passed = False
         reason = {"executor": "the executor reported the phase failed"}
