@@ -7,8 +7,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import InvalidInput, NotAllowed, NotFound
@@ -265,13 +264,21 @@ def executor_mark_offline(*, executor: Executor) -> bool:
     return bool(changed)
 
 
+# Made on every hand-in: plain statements, without the ORM's query building.
+COUNT_PASSED = (
+    f"UPDATE {Executor._meta.db_table} SET builds_completed = builds_completed + 1, "
+    "total_build_seconds = total_build_seconds + %s WHERE executor_id = %s"
+)
+COUNT_FAILED = (
+    f"UPDATE {Executor._meta.db_table} SET builds_failed = builds_failed + 1 WHERE executor_id = %s"
+)
+
+
 def executor_count_phase(*, executor_id: str, passed: bool, seconds: float | None) -> None:
     """An executor's track record: a handed-in phase that passed its gate (and how long it
     took) or failed it."""
-    if passed:
-        Executor.objects.filter(pk=executor_id).update(
-            builds_completed=F("builds_completed") + 1,
-            total_build_seconds=F("total_build_seconds") + (seconds or 0.0),
-        )
-    else:
-        Executor.objects.filter(pk=executor_id).update(builds_failed=F("builds_failed") + 1)
+    with connection.cursor() as cursor:
+        if passed:
+            cursor.execute(COUNT_PASSED, [seconds or 0.0, executor_id])
+        else:
+            cursor.execute(COUNT_FAILED, [executor_id])

@@ -87,6 +87,39 @@ async def _send(layer: Any, group: str, message: dict[str, Any]) -> None:
     await asyncio.wait_for(layer.group_send(group, message), BROADCAST_TIMEOUT_SECONDS)
 
 
+def intent_event(
+    *,
+    intent: Intent,
+    kind: str,
+    actor: str,
+    from_status: str,
+    from_phase: str,
+    executor_id: str = "",
+    payload: dict[str, Any] | None = None,
+    duration_seconds: float | None = None,
+) -> IntentEvent:
+    """The intent's event, not saved yet: it goes to the intent's state as it is now."""
+    return IntentEvent(
+        intent=intent,
+        kind=kind,
+        actor=actor,
+        executor_id=executor_id,
+        from_status=from_status,
+        to_status=intent.status,
+        from_phase=from_phase,
+        to_phase=intent.current_phase,
+        payload=payload or {},
+        duration_seconds=duration_seconds,
+    )
+
+
+def record(event: IntentEvent) -> IntentEvent:
+    """Save an event inside the transaction of its change; it is published after commit."""
+    event.save(force_insert=True)
+    transaction.on_commit(lambda: publish(event))
+    return event
+
+
 def record_event(
     *,
     intent: Intent,
@@ -99,20 +132,18 @@ def record_event(
     duration_seconds: float | None = None,
 ) -> IntentEvent:
     """Append the intent's event; must be called inside the transaction of the change."""
-    event = IntentEvent.objects.create(
-        intent=intent,
-        kind=kind,
-        actor=actor,
-        executor_id=executor_id,
-        from_status=from_status,
-        to_status=intent.status,
-        from_phase=from_phase,
-        to_phase=intent.current_phase,
-        payload=payload or {},
-        duration_seconds=duration_seconds,
+    return record(
+        intent_event(
+            intent=intent,
+            kind=kind,
+            actor=actor,
+            from_status=from_status,
+            from_phase=from_phase,
+            executor_id=executor_id,
+            payload=payload,
+            duration_seconds=duration_seconds,
+        )
     )
-    transaction.on_commit(lambda: publish(event))
-    return event
 
 
 def record_executor_event(

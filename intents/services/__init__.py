@@ -1,6 +1,8 @@
 """Every rule of the line, one function each. The shape of each write:
 transaction → row lock → FSM transition → save → IntentEvent → on_commit broadcast.
 Verification checks (which may make network calls) run before the transaction, never inside it.
+On PostgreSQL, progress and a hand-in's write are one statement each (`hotpath`), with the
+ORM path behind them for refusals and races.
 
 One module per part of the line; this package's names are the public services."""
 

@@ -3,7 +3,7 @@ on-demand verification, which never moves the intent."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -11,12 +11,13 @@ from django.utils import timezone
 
 from core.errors import NotAllowed, NotFound
 from intents import dispatch
-from intents.events import record_event
+from intents.events import intent_event, record
 from intents.models import (
     FINAL,
     WORKING,
     EventKind,
     Intent,
+    IntentEvent,
     Phase,
     Status,
     next_phase,
@@ -35,12 +36,42 @@ class Completion:
     outcome: VerificationOutcome | None
 
 
+@dataclass
+class Pending:
+    """Writes held back to be made in one statement (intents/services/hotpath.py): the rules
+    below then change the intent in memory only and collect its rows here."""
+
+    events: list[IntentEvent] = field(default_factory=list)
+    runs: list[VerificationRun] = field(default_factory=list)
+
+
+def record_or_hold(event: IntentEvent, pending: Pending | None) -> None:
+    """The event saved now (the ORM path), or held in `pending`."""
+    if pending is None:
+        record(event)
+    else:
+        pending.events.append(event)
+
+
+def write(intent: Intent, event: IntentEvent, pending: Pending | None) -> None:
+    """The intent's row and its event, now (the ORM path) or held in `pending`."""
+    if pending is None:
+        intent.save()
+    record_or_hold(event, pending)
+
+
 def record_gate(
-    *, intent: Intent, outcome: VerificationOutcome, actor: str, phase: str, save: bool = True
+    *,
+    intent: Intent,
+    outcome: VerificationOutcome,
+    actor: str,
+    phase: str,
+    save: bool = True,
+    pending: Pending | None = None,
 ) -> None:
     """The gate's run and VERIFIED event; the intent's level and score are set, and saved
-    unless the caller saves the whole row next (`save=False`)."""
-    VerificationRun.objects.create(
+    unless the caller saves the whole row next (`save=False`, or `pending`)."""
+    run = VerificationRun(
         intent=intent,
         phase=phase,
         level=outcome.level,
@@ -48,12 +79,16 @@ def record_gate(
         checks=outcome.checks,
         gate=True,
     )
+    if pending is None:
+        run.save(force_insert=True)
+    else:
+        pending.runs.append(run)
     if outcome.passed:
         intent.verification_level = outcome.verified_level(intent.verification_level)
     intent.quality_score = outcome.quality_score
-    if save:
+    if save and pending is None:
         intent.save(update_fields=["verification_level", "quality_score", "updated_at"])
-    record_event(
+    event = intent_event(
         intent=intent,
         kind=EventKind.VERIFIED,
         actor=actor,
@@ -66,6 +101,7 @@ def record_gate(
             "checks": outcome.checks,
         },
     )
+    record_or_hold(event, pending)
 
 
 def _review_due(intent: Intent) -> bool:
@@ -75,7 +111,9 @@ def _review_due(intent: Intent) -> bool:
     return following in settings.REVIEW_BEFORE_PHASES
 
 
-def pass_gate(*, intent: Intent, actor: str, executor_id: str | None) -> None:
+def pass_gate(
+    *, intent: Intent, actor: str, executor_id: str | None, pending: Pending | None = None
+) -> None:
     if intent.status != Status.QUEUED and _review_due(intent):
         from_status = intent.status
         intent.hold_for_review()
@@ -83,19 +121,21 @@ def pass_gate(*, intent: Intent, actor: str, executor_id: str | None) -> None:
             intent.previous_executor_id = executor_id
         intent.let_go()
         intent.review_requested_at = timezone.now()
-        intent.save()
-        record_event(
+        event = intent_event(
             intent=intent,
             kind=EventKind.REVIEW_REQUESTED,
             actor=actor,
             from_status=from_status,
             from_phase=intent.current_phase,
         )
+        write(intent, event, pending)
         return
-    advance(intent=intent, actor=actor, executor_id=executor_id)
+    advance(intent=intent, actor=actor, executor_id=executor_id, pending=pending)
 
 
-def advance(*, intent: Intent, actor: str, executor_id: str | None) -> None:
+def advance(
+    *, intent: Intent, actor: str, executor_id: str | None, pending: Pending | None = None
+) -> None:
     """Into the next phase's queue, or completed after production."""
     now = timezone.now()
     from_status, from_phase = intent.status, intent.current_phase
@@ -119,17 +159,24 @@ def advance(*, intent: Intent, actor: str, executor_id: str | None) -> None:
     intent.avoid_executor = None
     intent.spilled = False
     intent.last_progress_at = None
-    intent.save()
-    record_event(
+    event = intent_event(
         intent=intent,
         kind=EventKind.ADVANCED,
         actor=actor,
         from_status=from_status,
         from_phase=from_phase,
     )
+    write(intent, event, pending)
 
 
-def retry_or_fail(*, intent: Intent, actor: str, reason: dict[str, Any], kind: str) -> None:
+def retry_or_fail(
+    *,
+    intent: Intent,
+    actor: str,
+    reason: dict[str, Any],
+    kind: str,
+    pending: Pending | None = None,
+) -> None:
     """Back to the queue of the same phase with attempts+1 and an exponential backoff, or
     failed at max_attempts."""
     now = timezone.now()
@@ -145,8 +192,7 @@ def retry_or_fail(*, intent: Intent, actor: str, reason: dict[str, Any], kind: s
     if intent.attempts >= intent.max_attempts:
         intent.fail()
         intent.finished_at = now
-        intent.save()
-        record_event(
+        event = intent_event(
             intent=intent,
             kind=EventKind.FAILED,
             actor=actor,
@@ -154,13 +200,13 @@ def retry_or_fail(*, intent: Intent, actor: str, reason: dict[str, Any], kind: s
             from_phase=from_phase,
             payload=payload,
         )
+        write(intent, event, pending)
         return
     intent.requeue()
     intent.queued_at = now
     intent.not_before = now + retry_backoff(intent.attempts)
     payload["not_before"] = intent.not_before.isoformat()
-    intent.save()
-    record_event(
+    event = intent_event(
         intent=intent,
         kind=EventKind.REQUEUED,
         actor=actor,
@@ -168,6 +214,7 @@ def retry_or_fail(*, intent: Intent, actor: str, reason: dict[str, Any], kind: s
         from_phase=from_phase,
         payload=payload,
     )
+    write(intent, event, pending)
 
 
 @dataclass
