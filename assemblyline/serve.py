@@ -4,10 +4,10 @@
 Imports the application, then does what a serving process does once and an import must not
 (a test that imports assemblyline.asgi stays as it was): registers in SERVICE_REGISTRY.json
 with REGISTER_ON_START, tunes the process (core/runtime/process.py), and serves
-`assemblyline.asgi:application` with uvicorn (uvloop, httptools, websockets): the bench's
-server comparison found it fans WebSocket events out for a fraction of Daphne's CPU
-(docs/performance.md). `--server daphne` (or SERVER=daphne) serves with Daphne, which also
-serves `manage.py runserver`. deploy/start.sh, `assemblyline serve`, the bench and the tests'
+`assemblyline.asgi:application` with Daphne. `--server uvicorn` (or SERVER=uvicorn) serves with
+uvicorn (uvloop, httptools, websockets) instead, tuned the same way: the bench compares the two
+through here, and neither won by the 1.3x that would make uvicorn production's
+(docs/performance.md). deploy/start.sh, `assemblyline serve`, the bench and the tests'
 real servers all start here."""
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import assemblyline.asgi  # noqa: F401  (django.setup() and the application, fir
 from core.registry import register_on_start
 from core.runtime.process import tune_process
 
-SERVERS = ("uvicorn", "daphne")
-# Requests still running at SIGTERM get this long to finish. On Kubernetes the long polls have
-# ended in preStop (35 s) and the pod has 10 s of its grace period (45 s) left.
+SERVERS = ("daphne", "uvicorn")
+# uvicorn: requests still running at SIGTERM get this long to finish. On Kubernetes the long
+# polls have ended in preStop (35 s) and the pod has 10 s of its grace period (45 s) left.
 GRACEFUL_SECONDS = 8
 
 
@@ -41,7 +41,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="client address and scheme from X-Forwarded-For/-Proto (behind a proxy only)",
     )
     parser.add_argument(
-        "--server", choices=SERVERS, default=os.environ.get("SERVER", "uvicorn") or "uvicorn"
+        "--server", choices=SERVERS, default=os.environ.get("SERVER", "daphne") or "daphne"
     )
     return parser.parse_args(argv)
 

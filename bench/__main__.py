@@ -178,9 +178,10 @@ def main() -> int:
         print(table)
         return 0
     if args.only == "fanout":
+        kinds = tuple(os.environ.get("BENCH_SERVERS", ",".join(KINDS)).split(","))
         found = fanout.runs(
             server_env(BENCH_DB),
-            KINDS,
+            kinds,
             tokens["fleet"],
             tokens["viewer"],
             args.viewers or VIEWERS,

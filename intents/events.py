@@ -31,29 +31,24 @@ logger = logging.getLogger("assemblyline.events")
 BROADCAST_TIMEOUT_SECONDS = 1.0
 
 
-def publish(event: IntentEvent) -> None:
-    """Send a committed event to every viewer. Never raises: the change is already stored."""
-    data = event_data(event)
-    log_state_change(data)
-    try:
-        metrics.observe(data)
-    except Exception:  # a metrics bug must not turn a committed change into an error answer
-        logger.exception("event %s not counted in the metrics", event.pk)
-    # Encoded once here, not once per viewer: every process's fanout sends this text as is.
-    messages = [(LINE_GROUP, {"type": "line.event", "event": json.dumps(data)})]
-    if data["to_status"] == "queued" and data["intent_id"]:
-        messages.append(
-            (
-                WORK_GROUP,
-                {
-                    "type": "work.available",
-                    "intent_id": data["intent_id"],
-                    "phase": data["to_phase"],
-                },
-            )
-        )
-    if not broadcast(messages):
-        logger.warning("event %s not broadcast: channel layer unavailable", event.pk)
+def publish(*events: IntentEvent) -> None:
+    """Send committed events to every viewer, in one broadcast. Never raises: the change is
+    already stored."""
+    messages: list[tuple[str, dict[str, Any]]] = []
+    for event in events:
+        data = event_data(event)
+        log_state_change(data)
+        try:
+            metrics.observe(data)
+        except Exception:  # a metrics bug must not turn a committed change into an error
+            logger.exception("event %s not counted in the metrics", event.pk)
+        # Encoded once here, not once per viewer: every process's fanout sends this as is.
+        messages.append((LINE_GROUP, {"type": "line.event", "event": json.dumps(data)}))
+        if data["to_status"] == "queued" and data["intent_id"]:
+            notice = {"type": "work.available", "intent_id": data["intent_id"]}
+            messages.append((WORK_GROUP, {**notice, "phase": data["to_phase"]}))
+    if messages and not broadcast(messages):
+        logger.warning("events %s not broadcast: channel layer unavailable", [e.pk for e in events])
 
 
 def broadcast(messages: list[tuple[str, dict[str, Any]]]) -> bool:
