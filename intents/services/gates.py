@@ -25,6 +25,7 @@ from intents.models import (
 from intents.services.common import merged_artifacts, retry_backoff
 from intents.throttles import verify_rate_check
 from verification.models import VerificationRun
+from verification.services import verification_run, verification_run_record
 from verification.registry import VerificationOutcome, gate_levels, run_levels
 
 
@@ -71,18 +72,18 @@ def record_gate(
 ) -> None:
     """The gate's run and VERIFIED event; the intent's level and score are set, and saved
     unless the caller saves the whole row next (`save=False`, or `pending`)."""
-    run = VerificationRun(
-        intent=intent,
-        phase=phase,
-        level=outcome.level,
-        passed=outcome.passed,
-        checks=outcome.checks,
-        gate=True,
-    )
+    fields = {
+        "intent_id": intent.pk,
+        "phase": phase,
+        "level": outcome.level,
+        "passed": outcome.passed,
+        "checks": outcome.checks,
+        "gate": True,
+    }
     if pending is None:
-        run.save(force_insert=True)
+        verification_run_record(**fields)
     else:
-        pending.runs.append(run)
+        pending.runs.append(verification_run(**fields))
     if outcome.passed:
         intent.verification_level = outcome.verified_level(intent.verification_level)
     intent.quality_score = outcome.quality_score
@@ -273,8 +274,8 @@ def intent_verify(
         c["passed"] or not c["blocking"] for c in checks.values() if c["level"] in gate
     )
     can_advance = gate_passed and intent.current_phase == phase and intent.status not in FINAL
-    run = VerificationRun.objects.create(
-        intent=intent, phase=phase, level=level, passed=passed, checks=checks, gate=False
+    run = verification_run_record(
+        intent_id=intent.pk, phase=phase, level=level, passed=passed, checks=checks, gate=False
     )
     verified = outcome.verified_level(0)
     return Verification(run, outcome, passed, can_advance, verified)
