@@ -25,8 +25,8 @@ from intents.models import (
 from intents.services.common import merged_artifacts, retry_backoff
 from intents.throttles import verify_rate_check
 from verification.models import VerificationRun
-from verification.services import verification_run, verification_run_record
 from verification.registry import VerificationOutcome, gate_levels, run_levels
+from verification.services import verification_run, verification_run_record
 
 
 @dataclass
