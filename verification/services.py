@@ -17,12 +17,7 @@ def verification_run(
     )
 
 
-def verification_run_record(
-    *, intent_id: str, phase: str, level: int, passed: bool, checks: dict[str, Any], gate: bool
-) -> VerificationRun:
+def verification_run_record(run: VerificationRun) -> VerificationRun:
     """Store a run's record."""
-    run = verification_run(
-        intent_id=intent_id, phase=phase, level=level, passed=passed, checks=checks, gate=gate
-    )
     run.save(force_insert=True)
     return run

@@ -72,18 +72,18 @@ def record_gate(
 ) -> None:
     """The gate's run and VERIFIED event; the intent's level and score are set, and saved
     unless the caller saves the whole row next (`save=False`, or `pending`)."""
-    fields = {
-        "intent_id": intent.pk,
-        "phase": phase,
-        "level": outcome.level,
-        "passed": outcome.passed,
-        "checks": outcome.checks,
-        "gate": True,
-    }
+    run = verification_run(
+        intent_id=intent.pk,
+        phase=phase,
+        level=outcome.level,
+        passed=outcome.passed,
+        checks=outcome.checks,
+        gate=True,
+    )
     if pending is None:
-        verification_run_record(**fields)
+        verification_run_record(run)
     else:
-        pending.runs.append(verification_run(**fields))
+        pending.runs.append(run)
     if outcome.passed:
         intent.verification_level = outcome.verified_level(intent.verification_level)
     intent.quality_score = outcome.quality_score
@@ -275,7 +275,9 @@ def intent_verify(
     )
     can_advance = gate_passed and intent.current_phase == phase and intent.status not in FINAL
     run = verification_run_record(
-        intent_id=intent.pk, phase=phase, level=level, passed=passed, checks=checks, gate=False
+        verification_run(
+            intent_id=intent.pk, phase=phase, level=level, passed=passed, checks=checks, gate=False
+        )
     )
     verified = outcome.verified_level(0)
     return Verification(run, outcome, passed, can_advance, verified)
