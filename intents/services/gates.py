@@ -26,6 +26,7 @@ from intents.services.common import merged_artifacts, retry_backoff
 from intents.throttles import verify_rate_check
 from verification.models import VerificationRun
 from verification.registry import VerificationOutcome, gate_levels, run_levels
+from verification.services import verification_run, verification_run_record
 
 
 @dataclass
@@ -71,8 +72,8 @@ def record_gate(
 ) -> None:
     """The gate's run and VERIFIED event; the intent's level and score are set, and saved
     unless the caller saves the whole row next (`save=False`, or `pending`)."""
-    run = VerificationRun(
-        intent=intent,
+    run = verification_run(
+        intent_id=intent.pk,
         phase=phase,
         level=outcome.level,
         passed=outcome.passed,
@@ -80,7 +81,7 @@ def record_gate(
         gate=True,
     )
     if pending is None:
-        run.save(force_insert=True)
+        verification_run_record(run)
     else:
         pending.runs.append(run)
     if outcome.passed:
@@ -273,8 +274,10 @@ def intent_verify(
         c["passed"] or not c["blocking"] for c in checks.values() if c["level"] in gate
     )
     can_advance = gate_passed and intent.current_phase == phase and intent.status not in FINAL
-    run = VerificationRun.objects.create(
-        intent=intent, phase=phase, level=level, passed=passed, checks=checks, gate=False
+    run = verification_run_record(
+        verification_run(
+            intent_id=intent.pk, phase=phase, level=level, passed=passed, checks=checks, gate=False
+        )
     )
     verified = outcome.verified_level(0)
     return Verification(run, outcome, passed, can_advance, verified)
