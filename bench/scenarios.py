@@ -139,8 +139,21 @@ def idle_long_poll(tokens: dict[str, Any], count: int, seconds: float) -> dict[s
     flush_redis()
     server = App(BENCH_DB)
     try:
-        process, polls = spawn(fleet.idle_pollers, server.url, tokens["fleet"][:count], seconds + 5)
-        time.sleep(5)  # all connected and waiting
+        start = httpx.get(server.url + "/state").json()["requests_total"]
+        # The pollers run on past the window however long they take to start.
+        process, polls = spawn(
+            fleet.idle_pollers, server.url, tokens["fleet"][:count], seconds + 40
+        )
+        # The window opens once every poller has made its first request (and is waiting):
+        # before, a slow start put the first claims inside it.
+        asked, deadline = 1, time.monotonic() + 30
+        while time.monotonic() < deadline:
+            made = httpx.get(server.url + "/state").json()["requests_total"] - start - asked
+            asked += 1
+            if made >= count:
+                break
+            time.sleep(0.5)
+        time.sleep(1)
         before = httpx.get(server.url + "/state").json()["requests_total"]
         cpu0, wall0 = server.cpu_seconds(), time.monotonic()
         profiler = profile(server, seconds, "idle")
@@ -150,7 +163,7 @@ def idle_long_poll(tokens: dict[str, Any], count: int, seconds: float) -> dict[s
         wall = time.monotonic() - wall0
         cpu = (server.cpu_seconds() - cpu0) / wall * 100
         made = httpx.get(server.url + "/state").json()["requests_total"] - before - 1
-        held = polls.get(timeout=60)
+        held = polls.get(timeout=120)
         process.terminate()
     finally:
         server.stop()
