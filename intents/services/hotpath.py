@@ -57,26 +57,26 @@ def in_list(states: Iterable[str]) -> str:
     return ", ".join(f"'{state}'" for state in states)
 
 
-# What the progress answer, its event and the returned (partial) intent need, in the
-# model's column order (`Model.from_db` takes them so).
+# What a progress report reads and writes, on either path: the spec, artifacts and the rest
+# stay unread. Keep `status` in any such list: django-fsm reads it when an instance is made,
+# and a deferred field read from the database makes one (a recursion). `title`: the progress
+# event names the intent (read, saved back unchanged).
+PROGRESS_READS = (
+    "title",
+    "status",
+    "current_phase",
+    "assigned_to",
+    "attempts",
+    "phase_progress",
+    "progress_message",
+    "last_progress_at",
+    "stalled_at",
+    "lease_expires_at",
+    "updated_at",
+)
+# The same (and the id) as columns, in the model's order (`Model.from_db` takes them so).
 PROGRESS_FIELDS = tuple(
-    f.attname
-    for f in Intent._meta.concrete_fields
-    if f.attname
-    in (
-        "id",
-        "title",
-        "status",
-        "current_phase",
-        "assigned_to_id",
-        "attempts",
-        "phase_progress",
-        "progress_message",
-        "last_progress_at",
-        "stalled_at",
-        "lease_expires_at",
-        "updated_at",
-    )
+    f.attname for f in Intent._meta.concrete_fields if f.name in ("id", *PROGRESS_READS)
 )
 
 # `o` locks the row as it was (its status and stall flag are the event's "before"); the

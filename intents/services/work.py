@@ -37,24 +37,6 @@ from intents.services.gates import (
 )
 from verification.registry import VerificationOutcome, gate_levels, run_levels
 
-# What a progress report reads and writes: the spec, artifacts and the rest stay unread.
-# Keep `status` in any such list: django-fsm reads it when an instance is made, and a deferred
-# field read from the database makes one (a recursion).
-PROGRESS_FIELDS = (
-    # title: the progress event names the intent (read, saved back unchanged).
-    "title",
-    "status",
-    "current_phase",
-    "assigned_to",
-    "attempts",
-    "phase_progress",
-    "progress_message",
-    "last_progress_at",
-    "stalled_at",
-    "lease_expires_at",
-    "updated_at",
-)
-
 
 def work_progress(
     *, executor_id: str, actor: str, intent_id: str, phase: str, progress: float, message: str
@@ -103,7 +85,7 @@ def progress_orm(
     """`work_progress` through the ORM and the state machine (SQLite; refusals)."""
     now = timezone.now()
     with transaction.atomic():
-        intent = locked_intent(intent_id, PROGRESS_FIELDS)
+        intent = locked_intent(intent_id, hotpath.PROGRESS_READS)
         ensure_holder(intent, executor_id)
         ensure_phase(intent, phase)
         from_status = intent.status
