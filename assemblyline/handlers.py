@@ -16,19 +16,20 @@ from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, resolve
 
-from core.runtime.asgi import LimitedBodyMixin, QuietDisconnectMixin
+from core.runtime.asgi import LimitedBodyMixin, OneHopMixin, QuietDisconnectMixin
 from core.runtime.cycles import release_answer, release_request
 from intents import longpoll
 
 T = TypeVar("T")
 
 
-class SyncChainASGIHandler(QuietDisconnectMixin, LimitedBodyMixin, ASGIHandler):
+class SyncChainASGIHandler(QuietDisconnectMixin, LimitedBodyMixin, OneHopMixin, ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
         self.workers = ThreadPoolExecutor(settings.REQUEST_THREADS, thread_name_prefix="request")
@@ -60,7 +61,7 @@ class SyncChainASGIHandler(QuietDisconnectMixin, LimitedBodyMixin, ASGIHandler):
             in_worker = self.in_live_worker(pool)
         else:
             in_worker = self.in_worker
-        response = await in_worker(self.get_response, request)
+        response = await in_worker(self.respond, request)
         # The view Django resolved for this request (None for a 404), not resolved again.
         view = request.resolver_match.func if request.resolver_match else None
         if getattr(view, "waits", None) is not None:
@@ -68,12 +69,21 @@ class SyncChainASGIHandler(QuietDisconnectMixin, LimitedBodyMixin, ASGIHandler):
             response = await longpoll.hold(
                 request,
                 response,
-                again=lambda: self.in_worker(self.get_response, request),
+                again=lambda: self.in_worker(self.respond, request),
                 look=lambda: self.in_worker(longpoll.queue_has_work),
             )
         release_answer(response)
         if not response.streaming:  # a stream's content may still read the request
             release_request(request)
+        return response
+
+    def respond(self, request: HttpRequest) -> HttpResponseBase:
+        """One request cycle, on the worker thread (OneHopMixin): request_started, the chain,
+        and a whole answer's close (request_finished). A long poll's every try is one."""
+        signals.request_started.send(sender=self.__class__, scope=getattr(request, "scope", None))
+        response = self.get_response(request)
+        if not response.streaming:
+            response.close()
         return response
 
     def in_live_worker(self, pool: str) -> Callable[..., Any]:

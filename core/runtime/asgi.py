@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from typing import Any
 
 import structlog
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestAborted
-from django.core.handlers.asgi import ASGIHandler
-from django.http import JsonResponse
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import HttpResponseBase, JsonResponse
+from django.urls import set_script_prefix
 
 from core.errors import error_body
 
@@ -89,3 +92,64 @@ class QuietDisconnectMixin(ASGIHandler):
         message = await receive()
         if message["type"] != "http.disconnect":
             raise AssertionError(f"Invalid ASGI message after request body: {message['type']}")
+
+
+class OneHopMixin(ASGIHandler):
+    """Django's `__call__` and `handle`, without the thread hops of their own around the view's:
+    no ThreadSensitiveContext (it starts a thread for each request, for the next two hops), no
+    `request_started.asend` and no `sync_to_async(response.close)`. The subclass's
+    `get_response_async` sends request_started and closes a whole answer (request_finished)
+    on the worker thread that runs the request, where the connections those signals look
+    after live. A streaming answer is closed after it is sent, as Django does."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            assert error_response is not None  # Django makes one when it makes no request
+            body_file.close()
+            await self.send_response(error_response, send)
+            await sync_to_async(error_response.close, thread_sensitive=False)()
+            return
+
+        async def process_request() -> HttpResponseBase:
+            response = await self.run_get_response(request)
+            try:
+                await self.send_response(response, send)
+            except asyncio.CancelledError:
+                pass  # the client went away while it was sent
+            return response
+
+        # As Django: the client's disconnect cancels the request (a held long poll ends).
+        listen = asyncio.create_task(self.listen_for_disconnect(receive))
+        process = asyncio.create_task(process_request())
+        await asyncio.wait([listen, process], return_when=asyncio.FIRST_COMPLETED)
+        for task in (listen, process):
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        if not process.cancelled() and process.exception() is None:
+            response = process.result()
+            if response.streaming:
+                await sync_to_async(response.close, thread_sensitive=False)()
+        body_file.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import threading
 import weakref
 from typing import Any
 
@@ -143,3 +144,35 @@ async def test_a_served_request_is_freed_without_the_garbage_collector(
         assert served[-1]() is None
     finally:
         gc.enable()
+
+
+# --- one thread hop per request ---------------------------------------------------------------
+
+
+@override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["127.0.0.1"])
+async def test_a_request_runs_its_signals_and_view_on_one_pool_thread() -> None:
+    """request_started, the view and request_finished run on the handler's own worker thread,
+    the one whose database connection close_old_connections looks after. Django's handler
+    ran the signals on a thread started for each request (its ThreadSensitiveContext): two
+    more hops and a new thread per request, more than the view itself costs."""
+    from django.core import signals
+
+    seen: list[tuple[str, str]] = []
+
+    def started(**kwargs: Any) -> None:
+        seen.append(("started", threading.current_thread().name))
+
+    def finished(**kwargs: Any) -> None:
+        seen.append(("finished", threading.current_thread().name))
+
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        for method, body in [("GET", b""), ("POST", b'{"name": "x"}')] * 5:
+            assert (await served_by_handler(method, body))[0] == 200
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+    assert [kind for kind, _ in seen] == ["started", "finished"] * 10
+    # The pool's threads are named request_N; a thread of Django's per-request context is not.
+    assert all(name.startswith("request_") for _, name in seen), seen
