@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.base import BaseHandler
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, resolve
@@ -51,6 +52,7 @@ class SyncChainASGIHandler(QuietDisconnectMixin, LimitedBodyMixin, OneHopMixin, 
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
+        self.token_api = TokenApiHandler()
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         checks_password = request.method == "POST" and request.path == settings.LOGIN_URL
@@ -81,7 +83,8 @@ class SyncChainASGIHandler(QuietDisconnectMixin, LimitedBodyMixin, OneHopMixin, 
         """One request cycle, on the worker thread (OneHopMixin): request_started, the chain,
         and a whole answer's close (request_finished). A long poll's every try is one."""
         signals.request_started.send(sender=self.__class__, scope=getattr(request, "scope", None))
-        response = self.get_response(request)
+        handler = self.token_api if token_api_call(request) else self
+        response = handler.get_response(request)
         if not response.streaming:
             response.close()
         return response
@@ -108,6 +111,30 @@ class SyncChainASGIHandler(QuietDisconnectMixin, LimitedBodyMixin, OneHopMixin, 
             return function(*args)
         finally:
             close_old_connections()
+
+
+class TokenApiHandler(BaseHandler):
+    """Django's request handling with the token API's chain (settings.TOKEN_API_MIDDLEWARE),
+    for `token_api_call`s. Django builds a chain from settings.MIDDLEWARE only: it is read
+    once here, in place of MIDDLEWARE, while this chain is built."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        full = settings.MIDDLEWARE
+        settings.MIDDLEWARE = settings.TOKEN_API_MIDDLEWARE
+        try:
+            self.load_middleware(is_async=False)
+        finally:
+            settings.MIDDLEWARE = full
+
+
+def token_api_call(request: HttpRequest) -> bool:
+    """A call to the executor endpoints with a bearer token: a session, a CSRF token or a
+    browser's cookies play no part in it (a bad token is a 401 either way)."""
+    return (
+        request.path.startswith(settings.TOKEN_API_PREFIXES)
+        and request.META.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer "
+    )
 
 
 def live_check_pool(request: HttpRequest) -> str | None:

@@ -360,6 +360,23 @@ CONTENT_SECURITY_POLICY = security.CONTENT_SECURITY_POLICY
 # embedded default (one process, no Redis) counts in its database.
 INSTALLED_APPS.append("axes")
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes asks
+# A bearer-token call to the executor endpoints runs a chain without the browser's middleware
+# (static files, CSP, sessions, common, CSRF, auth, messages, frames, axes): none of it acts on
+# such a call, and together it cost more CPU than the floor's whole request (assemblyline/
+# handlers.py; docs/performance.md). Metrics, the NUL guard, the request log and HTTPS stay.
+TOKEN_API_PREFIXES = ("/assembly-line/work/", "/assembly-line/executors/")
+TOKEN_API_MIDDLEWARE = [
+    name
+    for name in MIDDLEWARE
+    if name
+    in (
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        "core.inputs.url_guard_middleware",
+        "core.logs.request_log_middleware",
+        "django.middleware.security.SecurityMiddleware",
+        "django_prometheus.middleware.PrometheusAfterMiddleware",
+    )
+]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",

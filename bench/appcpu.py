@@ -73,6 +73,7 @@ def main() -> None:
     database = os.environ.get("BENCH_DB_PREFIX", "bench") + "_appcpu"
     prepare(database, os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     os.environ.setdefault("REAPER", "false")
+    os.environ["DB_POOL"] = "true"  # as the app is served (bench/common.py server_env)
     os.environ["ALLOWED_HOSTS"] = "127.0.0.1"
     from assemblyline.asgi import django_asgi_app as app
     from bench.fleet import ARTIFACTS, SPEC

@@ -1,7 +1,8 @@
 """Issue 19's measurements, in one run: the floor (bare Django, bench/floor.py) and the app's
 executor calls under Daphne, uvicorn and granian; the executor cycle straight to PostgreSQL
 (bench/refs.py) with as many clients as HTTP executors; django-prometheus's cursor wrapper per
-query (bench/cursor.py); and the app with the lean middleware chain (bench/lean.py)."""
+query (bench/cursor.py); and the app without its process tuning. (The lean middleware chain
+that bench/lean.py measured is now the app's own for executor calls: TOKEN_API_MIDDLEWARE.)"""
 
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ def run(
     viewers: int = 0,
 ) -> dict[str, Any]:
     print(
-        "--- issue 19: floor, servers, raw SQL cycle, cursor wrapper, lean middleware", flush=True
+        "--- issue 19: floor, servers, raw SQL cycle, cursor wrapper, untuned process", flush=True
     )
     pin.to_load_cores()  # this orchestrator too
     result: dict[str, Any] = {
@@ -174,17 +175,6 @@ def run(
             entry["error"] = repr(exc)
             print(f"{kind}: {exc!r}", flush=True)
         result["servers"][kind] = entry
-    lean = app_calls(
-        {**app_env, "DJANGO_SETTINGS_MODULE": "bench.lean"},
-        "daphne",
-        tokens[:CLIENTS],
-        seconds,
-        0.0,
-        prepare,
-        "lean middleware",
-    )
-    print(json.dumps(lean), flush=True)
-    result["lean_middleware"] = lean
     # Process tuning (core/runtime/process.py) off: CPython's own gc threshold and GIL
     # switch interval. It stays only while the tuned process does better.
     untuned = app_calls(
@@ -286,15 +276,6 @@ def markdown(c: dict[str, Any]) -> str:
                 f"{kind}'s = {cpu:.2f}×, {kind}'s cycles/s ÷ Daphne's = {thr:.2f}×: "
                 f"{'wins by ≥ 1.3×' if max(cpu, thr) >= 1.3 else 'no win by ≥ 1.3×'}."
             )
-        lean = c["lean_middleware"]
-        saved = base["cpu_ms_per_call"] - lean["cpu_ms_per_call"]
-        lines.append(
-            f"- Lean middleware chain (Daphne, bench/lean.py): "
-            f"{lean['cpu_ms_per_call']:.2f} ms CPU per call vs "
-            f"{base['cpu_ms_per_call']:.2f}"
-            f" (saves {saved:.2f} ms, {saved / base['cpu_ms_per_call']:.0%}); "
-            f"{lean['cycles_per_second']:.1f} cycles/s; errors {lean['errors']}."
-        )
         tuned = ok.get(PRODUCTION, {}).get("paced")
         if "untuned" in c and tuned:
             u = c["untuned"]

@@ -144,7 +144,7 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             "Per app CPU, in the same run (issue 19): the floor (bare Django), the app "
             "under each server, the executor cycle straight to PostgreSQL, the cursor "
-            "wrapper and the lean middleware chain.",
+            "wrapper and the app without its process tuning.",
             "",
             per_cpu(result["issue19"]),
         ]
