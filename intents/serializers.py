@@ -81,12 +81,14 @@ class IntentSerializer(serializers.ModelSerializer[Intent]):
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         """ModelSerializer builds every field from the model again for each instance (about
         40 here, a third of a claim's CPU in the benchmark's profile): build them once per
-        class, and give each instance copies, as DRF does with declared fields."""
+        class, and give each instance shallow copies. DRF's deep copy runs every field's
+        `__init__` again (most of an answer's CPU); `bind` sets what differs per instance, and
+        these fields are read-only (a DictField's child, shared, is never bound again)."""
         built = type(self).__dict__.get("_built_fields")
         if built is None:
             built = super().get_fields()
             type(self)._built_fields = built
-        return copy.deepcopy(built)
+        return {name: copy.copy(field) for name, field in built.items()}
 
 
 class IntentFullSerializer(IntentSerializer):
