@@ -295,3 +295,14 @@ def executor_count_phase(*, executor_id: str, passed: bool, seconds: float | Non
             cursor.execute(COUNT_PASSED, [seconds or 0.0, executor_id])
         else:
             cursor.execute(COUNT_FAILED, [executor_id])
+
+
+def executor_count_phase_sql(
+    *, executor_id: str, passed: bool, seconds: float | None, when: str = "TRUE"
+) -> tuple[str, list[Any]]:
+    """`executor_count_phase` as a statement and its parameters, made only where the SQL
+    condition `when` holds (inside a hand-in's one statement: where its intent was written,
+    intents/services/hotpath.py)."""
+    if passed:
+        return f"{COUNT_PASSED} AND ({when})", [seconds or 0.0, executor_id]
+    return f"{COUNT_FAILED} AND ({when})", [executor_id]

@@ -166,20 +166,17 @@ def work_complete(
             now=now,
             pending=pending,
         )
-        with transaction.atomic():
-            written = hotpath.complete(
-                intent=intent,
-                before=before,
-                pending=pending,
-                executor_id=executor_id,
-                phase=checked_phase,
-                now=now,
-            )
-            if written:
-                executor_count_phase(
-                    executor_id=executor_id, passed=hand.passed, seconds=hand.duration
-                )
-        if written:
+        # One statement: no transaction of its own is needed.
+        if hotpath.complete(
+            intent=intent,
+            before=before,
+            pending=pending,
+            executor_id=executor_id,
+            phase=checked_phase,
+            now=now,
+            passed=hand.passed,
+            seconds=hand.duration,
+        ):
             # After commit: the heartbeat, and the hand-in's events together.
             executor_called(
                 executor_id=executor_id,
