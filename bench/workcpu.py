@@ -5,8 +5,8 @@ PostgreSQL. DATABASE is created if missing and migrated; its intents and events 
 Each round gives N intents, claimed by one executor in the build phase, to each path in turn:
 three progress reports then a hand-in that passes its gate (build → test), and N more whose
 hand-in is reported failed (back to the queue). Timed: the service calls only, in this
-process's CPU time (user + system). Prints JSON: ms of CPU and queries per call, the best of
-5 rounds for each path and call."""
+process's CPU time (user + system). Prints JSON: ms of CPU, queries and Redis round trips per
+call, the best of 5 rounds for each path and call."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
+import redis
 
 PG = "postgres://postgres@127.0.0.1:5432/"
 ROUNDS = 5
@@ -66,11 +67,20 @@ def main() -> None:
     executor, _ = Executor.objects.get_or_create(
         executor_id="workcpu", defaults={"environment": "server"}
     )
-    queries = [0]
+    queries, trips = [0], [0]
 
     def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         queries[0] += 1
         return execute(sql, params, many, context)
+
+    # Redis round trips: every command or pipeline is one send on a connection.
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def sent(self: Any, command: Any, check_health: bool = True) -> None:
+        trips[0] += 1
+        send(self, command, check_health)
+
+    redis.connection.AbstractConnection.send_packed_command = sent  # type: ignore[method-assign]
 
     def claimed(tag: str) -> list[str]:
         now = timezone.now()
@@ -92,16 +102,17 @@ def main() -> None:
         Intent.objects.bulk_create(intents)
         return [intent.pk for intent in intents]
 
-    def timed(calls: list[Callable[[], Any]]) -> tuple[float, float]:
-        """ms of CPU and queries per call."""
-        queries[0] = 0
+    def timed(calls: list[Callable[[], Any]]) -> tuple[float, float, float]:
+        """ms of CPU, queries and Redis round trips per call."""
+        queries[0] = trips[0] = 0
         start = time.process_time()
         with connection.execute_wrapper(count):
             for call in calls:
                 call()
-        return (time.process_time() - start) / len(calls) * 1e3, queries[0] / len(calls)
+        cpu = (time.process_time() - start) / len(calls) * 1e3
+        return cpu, queries[0] / len(calls), trips[0] / len(calls)
 
-    def run(path: str, round_: int) -> dict[str, tuple[float, float]]:
+    def run(path: str, round_: int) -> dict[str, tuple[float, float, float]]:
         sql = path == "sql"
         report = services.work_progress if sql else progress_orm
         passing, failing = claimed(f"{path}{round_}p"), claimed(f"{path}{round_}f")
@@ -139,7 +150,7 @@ def main() -> None:
     sys.stdout.flush()
     real = os.dup(1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-    rounds: dict[str, list[dict[str, tuple[float, float]]]] = {"orm": [], "sql": []}
+    rounds: dict[str, list[dict[str, tuple[float, float, float]]]] = {"orm": [], "sql": []}
     for round_ in range(ROUNDS):
         for path in rounds:
             rounds[path].append(run(path, round_))
@@ -149,6 +160,7 @@ def main() -> None:
             call: {
                 "cpu_ms": round(min(r[call][0] for r in runs), 3),
                 "queries": round(runs[0][call][1], 2),
+                "redis_round_trips": round(runs[0][call][2], 2),
             }
             for call in runs[0]
         }

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import redis
@@ -113,10 +113,14 @@ class LiveStatus:
             return None
         return previous is None
 
-    def touch(self, executor_id: str, write_every: float) -> tuple[bool, bool] | None:
+    def touch(
+        self, executor_id: str, write_every: float, publish: Sequence[tuple[str, bytes]] = ()
+    ) -> tuple[bool, bool] | None:
         """`beat`, and whether the database's copy of the heartbeat is due (at most once per
         `write_every` seconds, across processes), in one round trip: (lapsed, write_due);
-        None when Redis cannot tell."""
+        None when Redis cannot tell. `publish`: (channel, message) pairs sent in the same
+        round trip, after the heartbeat (an executor call's events); with a None answer they
+        may not have been sent."""
         ttl = settings.EXECUTOR_OFFLINE_AFTER_SECONDS
 
         def operation(r: redis.Redis) -> list[Any]:
@@ -125,7 +129,9 @@ class LiveStatus:
             pipe.set(
                 WRITTEN_PREFIX + executor_id, b"1", px=max(int(write_every * 1000), 1), nx=True
             )
-            return pipe.execute()
+            for channel, message in publish:
+                pipe.publish(channel, message)
+            return pipe.execute()[:2]
 
         result = self.call(operation)
         if result is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -230,6 +230,19 @@ def executor_touch(*, executor_id: str, now: Any = None, executor: Executor | No
     and it is kept up to date). Without Redis the row is what decides, read here if need be."""
     now = now or timezone.now()
     touched = live.touch(executor_id, settings.HEARTBEAT_WRITE_SECONDS)
+    return executor_touched(executor_id=executor_id, touched=touched, now=now, executor=executor)
+
+
+def executor_touched(
+    *,
+    executor_id: str,
+    touched: tuple[bool, bool] | None,
+    now: datetime,
+    executor: Executor | None = None,
+) -> bool:
+    """The database's side of `executor_touch`, once its Redis side (`live.touch`, perhaps in
+    a round trip shared with other commands) answered `touched`: (lapsed, write_due), or
+    None when Redis could not tell. Returns True when the executor was offline before."""
     if touched is None:  # Redis not configured or down: PostgreSQL decides
         if executor is None:
             executor = (
@@ -282,3 +295,14 @@ def executor_count_phase(*, executor_id: str, passed: bool, seconds: float | Non
             cursor.execute(COUNT_PASSED, [seconds or 0.0, executor_id])
         else:
             cursor.execute(COUNT_FAILED, [executor_id])
+
+
+def executor_count_phase_sql(
+    *, executor_id: str, passed: bool, seconds: float | None, when: str = "TRUE"
+) -> tuple[str, list[Any]]:
+    """`executor_count_phase` as a statement and its parameters, made only where the SQL
+    condition `when` holds (inside a hand-in's one statement: where its intent was written,
+    intents/services/hotpath.py)."""
+    if passed:
+        return f"{COUNT_PASSED} AND ({when})", [seconds or 0.0, executor_id]
+    return f"{COUNT_FAILED} AND ({when})", [executor_id]

@@ -280,3 +280,30 @@ def enqueue_rank(intent: Intent, now: datetime) -> datetime:
     if last is None:
         return natural
     return max(natural, last + timedelta(seconds=share))
+
+
+def enqueue_rank_sql(intent: Intent, now: datetime) -> tuple[str, list[Any]]:
+    """`enqueue_rank` as an SQL expression and its parameters, for the statement that writes
+    the intent (a hand-in's, intents/services/hotpath.py): the submitter's last queued rank
+    is read in that statement's snapshot, as the ORM path reads it in its transaction."""
+    natural = queue_rank(now, intent.priority)
+    share = settings.FAIR_SHARE_SECONDS
+    if share <= 0:
+        return "%s::timestamptz", [natural]
+    # GREATEST skips the NULL of no such intent; rank is NOT NULL, so max() is the ORM's
+    # ORDER BY rank DESC LIMIT 1.
+    sql = (
+        f"GREATEST(%s::timestamptz, (SELECT max(q.rank) FROM {Intent._meta.db_table} AS q "
+        "WHERE q.status = %s AND q.created_by = %s AND q.priority = %s "
+        "AND q.current_phase = %s AND q.id <> %s) + %s::interval)"
+    )
+    params = [
+        natural,
+        Status.QUEUED.value,
+        intent.created_by,
+        intent.priority,
+        str(intent.current_phase),
+        intent.pk,
+        timedelta(seconds=share),
+    ]
+    return sql, params

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.conf import settings
 from django.db import transaction
 
 from core.logs import log_state_change
@@ -34,6 +36,31 @@ BROADCAST_TIMEOUT_SECONDS = 1.0
 def publish(*events: IntentEvent) -> None:
     """Send committed events to every viewer, in one broadcast. Never raises: the change is
     already stored."""
+    messages = event_messages(events)
+    if messages and not broadcast(messages):
+        not_broadcast(events)
+
+
+def publish_beating(events: Sequence[IntentEvent], *, executor_id: str) -> tuple[bool, bool] | None:
+    """`publish`, and the executor's heartbeat in Redis (`live.touch`) in the same round trip
+    when the channel layer is Redis's. Answers as `live.touch` does."""
+    messages = event_messages(events)
+    write_every = settings.HEARTBEAT_WRITE_SECONDS
+    pairs = redis_messages(messages)
+    if pairs is None:  # another channel layer (the in-memory one, without Redis)
+        touched = live.touch(executor_id, write_every)
+        sent = not messages or broadcast(messages)
+    else:
+        touched = live.touch(executor_id, write_every, publish=pairs)
+        sent = not pairs or touched is not None
+    if not sent:
+        not_broadcast(events)
+    return touched
+
+
+def event_messages(events: Sequence[IntentEvent]) -> list[tuple[str, dict[str, Any]]]:
+    """Each event's log line and metrics, and its (group, message) pairs for the channel
+    layer."""
     messages: list[tuple[str, dict[str, Any]]] = []
     for event in events:
         data = event_data(event)
@@ -47,8 +74,20 @@ def publish(*events: IntentEvent) -> None:
         if data["to_status"] == "queued" and data["intent_id"]:
             notice = {"type": "work.available", "intent_id": data["intent_id"]}
             messages.append((WORK_GROUP, {**notice, "phase": data["to_phase"]}))
-    if messages and not broadcast(messages):
-        logger.warning("events %s not broadcast: channel layer unavailable", [e.pk for e in events])
+    return messages
+
+
+def not_broadcast(events: Sequence[IntentEvent]) -> None:
+    logger.warning("events %s not broadcast: channel layer unavailable", [e.pk for e in events])
+
+
+def redis_messages(messages: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, bytes]] | None:
+    """The messages as the Redis PUBLISHes the pub/sub channel layer would make; None with
+    another layer."""
+    layer = get_channel_layer()
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return None
+    return [(redis_group_channel(g), layer.serialize(m)) for g, m in messages]
 
 
 def broadcast(messages: list[tuple[str, dict[str, Any]]]) -> bool:
@@ -59,12 +98,12 @@ def broadcast(messages: list[tuple[str, dict[str, Any]]]) -> bool:
     layer = get_channel_layer()
     if layer is None:
         return True
-    if isinstance(layer, RedisPubSubChannelLayer):
-        payloads = [(redis_group_channel(g), layer.serialize(m)) for g, m in messages]
+    pairs = redis_messages(messages)
+    if pairs is not None:
 
         def publish_all(r: Any) -> list[Any]:
             pipe = r.pipeline(transaction=False)
-            for channel, payload in payloads:
+            for channel, payload in pairs:
                 pipe.publish(channel, payload)
             return list(pipe.execute())
 

@@ -13,12 +13,13 @@ from core.errors import NotFound
 from executors.models import Executor
 from executors.services import executor_get, executor_touch
 from intents import dispatch, metrics
-from intents.events import publish, record_event, record_executor_event
+from intents.events import record_event, record_executor_event
 from intents.models import (
     EventKind,
     Intent,
 )
 from intents.services import claim_sql
+from intents.services.fleet import executor_called
 
 # What a claim writes (the spec and artifacts are read for the answer, not written back).
 CLAIM_FIELDS = (
@@ -63,43 +64,35 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
         return Claim(None, "no queued intent: the queue is empty")
     if not claim_sql.has_claim_function():
         return claim_with_orm(executor_id=executor_id, actor=actor, now=now)
-    # The heartbeat first (Redis; the row only every HEARTBEAT_WRITE_SECONDS): an executor
-    # coming online is announced before its claim, in the ORM path's transaction.
-    if executor_touch(executor_id=executor_id, now=now):
-        return claim_with_orm(executor_id=executor_id, actor=actor, now=now, came_online=True)
     claimed = claim_sql.claim_in_one_call(executor_id=executor_id, actor=actor, now=now)
-    if claimed.outcome == "assigned":
-        assert claimed.intent is not None and claimed.event is not None
-        event = claimed.event
-        transaction.on_commit(lambda: publish(event))
-        return Claim(claimed.intent, first_claim=claimed.first_claim)
     if claimed.outcome == "unknown":
         raise NotFound(f"executor {executor_id!r} is not registered")
+    if claimed.outcome == "offline" or (claimed.outcome == "none" and claimed.avoided):
+        # Its row says offline, or only its own failed intents are left: the ORM path
+        # decides (other executors' liveness, the online event before the claim).
+        return claim_with_orm(executor_id=executor_id, actor=actor, now=now)
+    # The heartbeat after the claim, in the publish's round trip: an executor whose Redis key
+    # lapsed while its row still says online is announced then, after its claim.
+    events = [claimed.event] if claimed.event is not None else []
+    executor_called(executor_id=executor_id, actor=actor, now=now, events=events)
+    if claimed.outcome == "assigned":
+        assert claimed.intent is not None
+        return Claim(claimed.intent, first_claim=claimed.first_claim)
+    metrics.claim_empty()
     if claimed.outcome == "full":
-        metrics.claim_empty()
         return Claim(None, f"executor holds {claimed.holding} intent(s), its max_concurrent")
-    if claimed.outcome == "none" and not claimed.avoided:
-        metrics.claim_empty()
-        reason = "no queued intent matches this executor"
-        return Claim(None, reason + dispatch.held_back_reason(Executor(pk=executor_id), now))
-    # Its row says offline although its heartbeat is live, or only its own failed intents
-    # are left: the ORM path decides (other executors' liveness, the online event).
-    return claim_with_orm(executor_id=executor_id, actor=actor, now=now)
+    reason = "no queued intent matches this executor"
+    return Claim(None, reason + dispatch.held_back_reason(Executor(pk=executor_id), now))
 
 
-def claim_with_orm(
-    *, executor_id: str, actor: str, now: datetime, came_online: bool | None = None
-) -> Claim:
-    """The claim with the ORM: SQLite's, and PostgreSQL's rare paths. `came_online`: the
-    caller touched the heartbeat already and found the executor coming online (None: the
-    heartbeat is touched here, under the executor's lock)."""
+def claim_with_orm(*, executor_id: str, actor: str, now: datetime) -> Claim:
+    """The claim with the ORM: SQLite's, and PostgreSQL's rare paths. The heartbeat is
+    touched under the executor's lock, so coming online is announced before the claim."""
     with transaction.atomic():
         # Locking the executor row serializes one executor's own claims, so max_concurrent
         # cannot be overrun by parallel requests of the same executor.
         executor = executor_get(executor_id=executor_id, lock=True)
-        if came_online is None:
-            came_online = executor_touch(executor_id=executor_id, executor=executor, now=now)
-        if came_online:
+        if executor_touch(executor_id=executor_id, executor=executor, now=now):
             record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
         # Counted after the lock is held, in a statement of its own: a count read with the
         # locking SELECT comes from its snapshot, taken before the wait, and misses the

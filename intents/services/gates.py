@@ -21,6 +21,7 @@ from intents.models import (
     Phase,
     Status,
     next_phase,
+    queue_rank,
 )
 from intents.services.common import merged_artifacts, retry_backoff
 from intents.throttles import verify_rate_check
@@ -44,6 +45,9 @@ class Pending:
 
     events: list[IntentEvent] = field(default_factory=list)
     runs: list[VerificationRun] = field(default_factory=list)
+    # The intent's new rank as an SQL expression (`dispatch.enqueue_rank_sql`): its fair
+    # share is read by the write itself.
+    rank: tuple[str, list[Any]] | None = None
 
 
 def record_or_hold(event: IntentEvent, pending: Pending | None) -> None:
@@ -148,7 +152,11 @@ def advance(
         if intent.status != Status.QUEUED:
             intent.requeue()
         intent.queued_at = now
-        intent.rank = dispatch.enqueue_rank(intent, now)
+        if pending is None:
+            intent.rank = dispatch.enqueue_rank(intent, now)
+        else:
+            intent.rank = queue_rank(now, intent.priority)  # until the write says
+            pending.rank = dispatch.enqueue_rank_sql(intent, now)
         intent.attempts = 0
         intent.not_before = None
     if executor_id is not None:

@@ -1,5 +1,6 @@
 """The executor's hot path on PostgreSQL: a progress report, and the write after a hand-in's
-gate, each as one statement (the row, its events and the gate's run together).
+gate, each as one statement (the row, its events and the gate's run together; a hand-in's
+rank reads its fair share, and the executor's count is written, in the same statement).
 
 The state machine stays the authority: the statuses a statement accepts are the source states
 of the transitions it makes, read from django-fsm's metadata on `Intent`, and the hand-in's new
@@ -21,6 +22,7 @@ from django.db import connection
 from django.db.models import Field, Model
 from django_fsm import RETURN_VALUE
 
+from executors.services import executor_count_phase_sql
 from intents.models import WORKING, EventKind, Intent, IntentEvent, Phase, Status
 from intents.services.gates import Pending
 from verification.models import VerificationRun
@@ -259,44 +261,70 @@ def complete(
     executor_id: str,
     phase: str,
     now: datetime,
+    passed: bool,
+    seconds: float | None,
 ) -> bool:
-    """Write a decided hand-in in one statement: the intent's changed columns, its events and
-    the gate's run. The row must still be in a source state of the transition that was made,
-    held by `executor_id` in `phase`, and unchanged since the gate read it (`updated_at`);
-    False, and nothing written, when it is not."""
+    """Write a decided hand-in in one statement: the intent's changed columns (its rank with
+    its fair share read here, `pending.rank`), its events, the gate's run and the executor's
+    count (`executors.services.executor_count_phase_sql`: passed, `seconds`). The row must
+    still be in a source state of the transition that was made, held by `executor_id` in
+    `phase`, and unchanged since the gate read it (`updated_at`); False, and nothing
+    written, when it is not."""
     transition = COMPLETE_TRANSITIONS[Status(intent.status)]
     accepted = [state for state in sources(transition) if state in WORKING]
     intent.updated_at = now
+    rank = Intent._meta.get_field("rank")
     changed = [
         f
         for f in Intent._meta.concrete_fields
-        if getattr(intent, f.attname) != before[f.attname] or f.attname == "updated_at"
+        if getattr(intent, f.attname) != before[f.attname]
+        or f.attname == "updated_at"
+        or (f is rank and pending.rank is not None)
     ]
-    sets = ", ".join(f"{connection.ops.quote_name(column(f))} = %s" for f in changed)
-    params: list[Any] = [db_value(f, getattr(intent, f.attname)) for f in changed]
+    sets: list[str] = []
+    params: list[Any] = []
+    for f in changed:
+        name = connection.ops.quote_name(column(f))
+        if f is rank and pending.rank is not None:
+            expression, rank_params = pending.rank
+            sets.append(f"{name} = {expression}")
+            params += rank_params
+        else:
+            sets.append(f"{name} = %s")
+            params.append(db_value(f, getattr(intent, f.attname)))
     params += [intent.pk, executor_id, phase, before["updated_at"]]
     ctes = [
-        f"u AS (UPDATE intents_intent SET {sets} WHERE id = %s AND assigned_to_id = %s "
-        f"AND current_phase = %s AND status IN ({in_list(accepted)}) "
-        "AND updated_at IS NOT DISTINCT FROM %s RETURNING id)"
+        f"u AS (UPDATE intents_intent SET {', '.join(sets)} WHERE id = %s "
+        "AND assigned_to_id = %s AND current_phase = %s "
+        f"AND status IN ({in_list(accepted)}) AND updated_at IS NOT DISTINCT FROM %s "
+        "RETURNING id, rank)"
     ]
     events_sql, event_params = insert_sql("e", IntentEvent, list(pending.events))
     ctes.append(events_sql)
     params += event_params
-    selects = ["SELECT 'e', id FROM e"]
+    runs = "ARRAY[]::bigint[]"
     if pending.runs:
         runs_sql, run_params = insert_sql("r", VerificationRun, list(pending.runs))
         ctes.append(runs_sql)
         params += run_params
-        selects.append("SELECT 'r', id FROM r")
-    sql = "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects) + " ORDER BY 1, 2"
+        runs = "ARRAY(SELECT id FROM r ORDER BY id)"
+    count_sql, count_params = executor_count_phase_sql(
+        executor_id=executor_id, passed=passed, seconds=seconds, when="EXISTS (SELECT FROM u)"
+    )
+    ctes.append(f"c AS ({count_sql})")
+    params += count_params
+    sql = (
+        "WITH " + ", ".join(ctes) + f" SELECT u.rank, ARRAY(SELECT id FROM e ORDER BY id), {runs} "
+        "FROM u"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    if not rows:
+        row = cursor.fetchone()
+    if row is None:
         return False
+    intent.rank, event_ids, run_ids = row
     made: list[Model] = [*pending.events, *pending.runs]
-    for obj, (_, pk) in zip(made, rows, strict=True):
+    for obj, pk in zip(made, [*event_ids, *run_ids], strict=True):
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = connection.alias

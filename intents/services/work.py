@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +12,7 @@ from django.utils import timezone
 
 from core.errors import NotFound
 from executors.services import executor_count_phase, executor_touch
-from intents.events import intent_event, publish, record_event
+from intents.events import intent_event, record_event
 from intents.models import (
     EventKind,
     Intent,
@@ -27,6 +26,7 @@ from intents.services.common import (
     locked_intent,
     merged_artifacts,
 )
+from intents.services.fleet import executor_called
 from intents.services.gates import (
     Completion,
     Pending,
@@ -73,9 +73,10 @@ def work_progress(
             progress=progress,
             message=message,
         )
-    event = done.event
-    transaction.on_commit(lambda: publish(event))
-    executor_touch(executor_id=executor_id, now=now)
+    # Coming online is the claim's and the heartbeat's to announce, not a report's.
+    executor_called(
+        executor_id=executor_id, actor=actor, now=now, events=[done.event], announce=False
+    )
     return done.intent
 
 
@@ -165,22 +166,26 @@ def work_complete(
             now=now,
             pending=pending,
         )
-        with transaction.atomic():
-            if hotpath.complete(
-                intent=intent,
-                before=before,
-                pending=pending,
+        # One statement: no transaction of its own is needed.
+        if hotpath.complete(
+            intent=intent,
+            before=before,
+            pending=pending,
+            executor_id=executor_id,
+            phase=checked_phase,
+            now=now,
+            passed=hand.passed,
+            seconds=hand.duration,
+        ):
+            # After commit: the heartbeat, and the hand-in's events together.
+            executor_called(
                 executor_id=executor_id,
-                phase=checked_phase,
+                actor=actor,
                 now=now,
-            ):
-                executor_count_phase(
-                    executor_id=executor_id, passed=hand.passed, seconds=hand.duration
-                )
-                executor_touch(executor_id=executor_id, now=now)
-                # The hand-in's events go out together: one Redis round trip.
-                transaction.on_commit(partial(publish, *pending.events))
-                return completion(intent, hand.passed, outcome)
+                events=pending.events,
+                announce=False,
+            )
+            return completion(intent, hand.passed, outcome)
 
     with transaction.atomic():
         intent = locked_intent(intent_id)

@@ -291,8 +291,13 @@ def test_a_passed_hand_in_writes_the_intent_its_events_and_its_run_in_one_statem
         if q["sql"].startswith(("UPDATE", "INSERT", "WITH")) and "intents_intent" in q["sql"]
     ]
     assert len(writes) == 1, writes
+    # The gate's read, then that one write: its rank's fair share and the executor's count
+    # are read and written inside it (the heartbeat's row aside, written behind).
+    statements = [q["sql"] for q in queries.captured_queries if "last_heartbeat" not in q["sql"]]
+    assert len(statements) == 2, statements
     kinds = list(intent.events.values_list("kind", flat=True))
     assert kinds == ["completed", "verified", "advanced"]
+    assert Executor.objects.get(pk=caller.pk).builds_completed == 1
 
 
 def test_a_hand_in_raced_by_a_change_takes_the_orm_path(
