@@ -11,15 +11,15 @@ from django.utils import timezone
 
 from core.errors import NotFound
 from executors.models import Executor
-from executors.services import executor_get, executor_touch
+from executors.services import executor_get
 from intents import dispatch, metrics
-from intents.events import record_event, record_executor_event
+from intents.events import record_event
 from intents.models import (
     EventKind,
     Intent,
 )
 from intents.services import claim_sql
-from intents.services.fleet import executor_called
+from intents.services.fleet import executor_called, executor_heard
 
 # What a claim writes (the spec and artifacts are read for the answer, not written back).
 CLAIM_FIELDS = (
@@ -58,8 +58,7 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
     if look_first and not dispatch.anything_claimable(now):
         # Nothing is queued for anyone: no lock, no routing (an idle fleet's polls are cheap).
         executor = executor_get(executor_id=executor_id)
-        if executor_touch(executor_id=executor_id, executor=executor, now=now):
-            record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
+        executor_heard(executor_id=executor_id, actor=actor, now=now, executor=executor)
         metrics.claim_empty()
         return Claim(None, "no queued intent: the queue is empty")
     if not claim_sql.has_claim_function():
@@ -92,8 +91,7 @@ def claim_with_orm(*, executor_id: str, actor: str, now: datetime) -> Claim:
         # Locking the executor row serializes one executor's own claims, so max_concurrent
         # cannot be overrun by parallel requests of the same executor.
         executor = executor_get(executor_id=executor_id, lock=True)
-        if executor_touch(executor_id=executor_id, executor=executor, now=now):
-            record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
+        executor_heard(executor_id=executor_id, actor=actor, now=now, executor=executor)
         # Counted after the lock is held, in a statement of its own: a count read with the
         # locking SELECT comes from its snapshot, taken before the wait, and misses the
         # claims committed meanwhile.

@@ -34,30 +34,38 @@ def executor_join(
     return executor, created, token
 
 
-def executor_called(
-    *,
-    executor_id: str,
-    actor: str,
-    now: datetime,
-    events: Sequence[IntentEvent] = (),
-    announce: bool = True,
+def executor_heard(
+    *, executor_id: str, actor: str, now: datetime, executor: Executor | None = None
 ) -> None:
-    """After an executor call's change is committed: its heartbeat (`executor_touch`) and the
-    publish of its events, in one Redis round trip. An executor found coming online is
-    announced when `announce` (`executor_online`, in a transaction of its own, published
-    after the call's events); its row is brought online either way, as `executor_touch` does.
+    """Rule: every executor call is a heartbeat (`executor_touch`), and an executor found
+    coming online is announced (`executor_online`). Inside the call's transaction; `executor`:
+    its row, when the caller has loaded it."""
+    if executor_touch(executor_id=executor_id, now=now, executor=executor):
+        announce_online(executor_id=executor_id, actor=actor)
+
+
+def executor_called(
+    *, executor_id: str, actor: str, now: datetime, events: Sequence[IntentEvent] = ()
+) -> None:
+    """`executor_heard` after an executor call's change is committed: its heartbeat and the
+    publish of its events in one Redis round trip. An executor found coming online is
+    announced in a transaction of its own, published after the call's events (a second round
+    trip, in that rare case only).
 
     Inside a caller's transaction (tests, scripts) the events wait for its commit and the
     heartbeat does not: two round trips then."""
     if connection.in_atomic_block:
-        came_online = executor_touch(executor_id=executor_id, now=now)
         if events:
             transaction.on_commit(partial(publish, *events))
-    else:
-        touched = publish_beating(events, executor_id=executor_id)
-        came_online = executor_touched(executor_id=executor_id, touched=touched, now=now)
-    if came_online and announce:
+        executor_heard(executor_id=executor_id, actor=actor, now=now)
+        return
+    touched = publish_beating(events, executor_id=executor_id)
+    if executor_touched(executor_id=executor_id, touched=touched, now=now):
         with transaction.atomic():
-            record_executor_event(
-                executor=Executor(pk=executor_id), kind=EventKind.EXECUTOR_ONLINE, actor=actor
-            )
+            announce_online(executor_id=executor_id, actor=actor)
+
+
+def announce_online(*, executor_id: str, actor: str) -> None:
+    record_executor_event(
+        executor=Executor(pk=executor_id), kind=EventKind.EXECUTOR_ONLINE, actor=actor
+    )

@@ -10,13 +10,14 @@ from django.utils import timezone
 
 from core.db import skip_locked
 from executors.models import Executor
-from executors.services import executor_mark_offline, executor_touch
+from executors.services import executor_mark_offline
 from intents.events import record_executor_event
 from intents.models import (
     WORKING,
     EventKind,
     Intent,
 )
+from intents.services.fleet import executor_heard
 from intents.services.gates import retry_or_fail
 
 
@@ -66,10 +67,8 @@ def executor_heartbeat(*, executor: Executor, actor: str) -> Executor:
     holds."""
     now = timezone.now()
     with transaction.atomic():
-        came_online = executor_touch(executor_id=executor.pk, executor=executor, now=now)
+        executor_heard(executor_id=executor.pk, actor=actor, now=now, executor=executor)
         Intent.objects.filter(assigned_to=executor, status__in=WORKING).update(
             lease_expires_at=now + timedelta(seconds=settings.LEASE_SECONDS)
         )
-        if came_online:
-            record_executor_event(executor=executor, kind=EventKind.EXECUTOR_ONLINE, actor=actor)
     return executor

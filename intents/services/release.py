@@ -6,7 +6,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import NotAllowed, TransitionNotAllowed
-from executors.services import executor_touch
 from intents.events import record_event
 from intents.models import (
     FINAL,
@@ -23,6 +22,7 @@ from intents.services.common import (
     ensure_phase,
     locked_intent,
 )
+from intents.services.fleet import executor_heard
 
 
 def intent_requeue(*, intent_id: str, actor: str, reason: str = "") -> Intent:
@@ -115,5 +115,5 @@ def work_release(
             reason={"executor": executor_id, "message": reason},
             now=now,
         )
-        executor_touch(executor_id=executor_id, now=now)
+        executor_heard(executor_id=executor_id, actor=actor, now=now)
     return intent

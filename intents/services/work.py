@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import NotFound
-from executors.services import executor_count_phase, executor_touch
+from executors.services import executor_count_phase
 from intents.events import intent_event, record_event
 from intents.models import (
     EventKind,
@@ -26,7 +26,7 @@ from intents.services.common import (
     locked_intent,
     merged_artifacts,
 )
-from intents.services.fleet import executor_called
+from intents.services.fleet import executor_called, executor_heard
 from intents.services.gates import (
     Completion,
     Pending,
@@ -73,10 +73,7 @@ def work_progress(
             progress=progress,
             message=message,
         )
-    # Coming online is the claim's and the heartbeat's to announce, not a report's.
-    executor_called(
-        executor_id=executor_id, actor=actor, now=now, events=[done.event], announce=False
-    )
+    executor_called(executor_id=executor_id, actor=actor, now=now, events=[done.event])
     return done.intent
 
 
@@ -112,7 +109,7 @@ def progress_orm(
             from_phase=phase,
             payload=payload,
         )
-        executor_touch(executor_id=executor_id, now=now)
+        executor_heard(executor_id=executor_id, actor=actor, now=now)
     return intent
 
 
@@ -178,13 +175,7 @@ def work_complete(
             seconds=hand.duration,
         ):
             # After commit: the heartbeat, and the hand-in's events together.
-            executor_called(
-                executor_id=executor_id,
-                actor=actor,
-                now=now,
-                events=pending.events,
-                announce=False,
-            )
+            executor_called(executor_id=executor_id, actor=actor, now=now, events=pending.events)
             return completion(intent, hand.passed, outcome)
 
     with transaction.atomic():
@@ -201,7 +192,7 @@ def work_complete(
             outcome=outcome,
             now=now,
         )
-        executor_touch(executor_id=executor_id, now=now)
+        executor_heard(executor_id=executor_id, actor=actor, now=now)
     return completion(intent, hand.passed, outcome)
 
 

@@ -239,8 +239,14 @@ def test_the_sql_path_and_the_state_machine_agree(
     event(f"{call['call']}: {refusal[0] if refusal else last}")
 
 
-def test_a_progress_report_is_one_statement(executor: Actor) -> None:
+def online(executor: Actor) -> Executor:
+    """The executor, online (as after its claim): its calls then have nothing to announce."""
     caller = Executor.objects.get(pk=executor.executor_id)
+    return services.executor_heartbeat(executor=caller, actor="laptop")
+
+
+def test_a_progress_report_is_one_statement(executor: Actor) -> None:
+    caller = online(executor)
     intent = Intent.objects.create(
         title="t", created_by="user:alice", status=Status.ASSIGNED, assigned_to=caller
     )
@@ -267,7 +273,7 @@ def test_a_progress_report_is_one_statement(executor: Actor) -> None:
 def test_a_passed_hand_in_writes_the_intent_its_events_and_its_run_in_one_statement(
     executor: Actor,
 ) -> None:
-    caller = Executor.objects.get(pk=executor.executor_id)
+    caller = online(executor)
     intent = Intent.objects.create(
         title="t",
         created_by="user:alice",

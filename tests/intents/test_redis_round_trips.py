@@ -153,6 +153,28 @@ def test_an_executor_whose_heartbeat_lapsed_is_announced_online_after_its_claim(
     assert live.alive(["lapsed"]) == {"lapsed": True}
 
 
+def test_a_report_of_an_executor_announced_offline_announces_it_online_after_its_event(
+    round_trips: list[int], line_messages: redis.client.PubSub, submitter: Actor, executor: Actor
+) -> None:
+    """The reaper announced it offline (its key dropped) while it holds work: its progress
+    report is written and published, then `executor_online` in a transaction and a round trip
+    of its own, as after a claim; the next report is back to one round trip."""
+    intent_id = submit(submitter)["intent_id"]
+    claim(executor)
+    live.forget("laptop-1")
+    Executor.objects.filter(pk="laptop-1").update(
+        online=False, last_heartbeat=timezone.now() - timedelta(hours=1)
+    )
+    kinds_published(line_messages)
+    answer, trips = during(round_trips, lambda: progress(executor, intent_id, "build", 0.5))
+    assert answer.status_code == 200 and trips == 2
+    assert kinds_published(line_messages) == [EventKind.PROGRESS, EventKind.EXECUTOR_ONLINE]
+    assert Executor.objects.get(pk="laptop-1").online is True
+    answer, trips = during(round_trips, lambda: progress(executor, intent_id, "build", 0.6))
+    assert answer.status_code == 200 and trips == 1
+    assert kinds_published(line_messages) == [EventKind.PROGRESS]
+
+
 def test_with_redis_unavailable_the_call_succeeds_and_postgresql_keeps_the_heartbeat(
     round_trips: list[int],
     caplog: pytest.LogCaptureFixture,

@@ -138,6 +138,49 @@ def test_offline_executor_is_announced_once(
     )
 
 
+@pytest.mark.django_db(transaction=True)  # the hot path as served: its heartbeat after commit
+@pytest.mark.parametrize("call", ["progress", "complete", "release"])
+def test_an_executor_announced_offline_while_holding_work_is_announced_online_by_its_call(
+    call: str, settings: Any, submitter: Actor, executor: Actor
+) -> None:
+    """Its heartbeat lapsed and the reaper announced it offline, but its lease still runs: its
+    next progress report, hand-in or release brings its row online and records
+    `executor_online` once, as a claim or a heartbeat does."""
+    intent_id = submit(submitter)["intent_id"]
+    assert claim(executor)["intent"]["id"] == intent_id
+    live.forget("laptop-1")  # its Redis key lapsed (when Redis is in use)
+    silent = timedelta(seconds=settings.EXECUTOR_OFFLINE_AFTER_SECONDS + 5)
+    Executor.objects.filter(pk="laptop-1").update(last_heartbeat=timezone.now() - silent)
+    result = reaper.reap()
+    assert result.offline == ["laptop-1"] and result.requeued == []
+    assert Executor.objects.get(pk="laptop-1").online is False
+
+    if call == "progress":
+        assert progress(executor, intent_id, "build", 0.5).status_code == 200
+        assert progress(executor, intent_id, "build", 0.6).status_code == 200
+    elif call == "complete":
+        assert complete(executor, intent_id, phase_artifacts("build")).status_code == 200
+        assert heartbeat(executor).status_code == 200
+    else:
+        released = executor.client.post(
+            "/assembly-line/work/release",
+            {"intent_id": intent_id, "executor_id": "laptop-1"},
+            format="json",
+        )
+        assert released.status_code == 200
+        assert heartbeat(executor).status_code == 200
+
+    kinds = list(
+        IntentEvent.objects.filter(executor_id="laptop-1")
+        .order_by("id")
+        .values_list("kind", flat=True)
+    )
+    assert kinds.count(EventKind.EXECUTOR_OFFLINE) == 1
+    after_offline = kinds[kinds.index(EventKind.EXECUTOR_OFFLINE) + 1 :]
+    assert after_offline.count(EventKind.EXECUTOR_ONLINE) == 1, kinds
+    assert Executor.objects.get(pk="laptop-1").online is True
+
+
 @pytest.mark.django_db(transaction=True)
 def test_reaper_is_single_flight_across_processes(postgres: None) -> None:
     db = connection.settings_dict
