@@ -212,7 +212,9 @@ def main() -> int:
             }
             for key, name, kw in SCENARIOS
         ],
-        "idle_long_poll": idle_long_poll(tokens, 200, 15 if args.quick else 30),
+        # A window as long as a poll's wait (30 s), quick or not: a shorter one sees no poll
+        # end and start again, only the process idling (a quick run's "0 requests/min").
+        "idle_long_poll": idle_long_poll(tokens, 200, 30),
         "scaling": scaling(
             tokens,
             [1_000, 10_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000],
