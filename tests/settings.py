@@ -17,3 +17,8 @@ ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 # tests/security/test_brute_force.py sets them back to the defaults it tests.
 BAD_TOKEN_LIMIT = 1_000_000
 AXES_FAILURE_LIMIT = 1_000_000
+
+# A million PBKDF2 iterations per password made or checked cost a second of CPU each on a
+# shared 2-core runner; the tests of the limits on guessing count attempts, not hash cost.
+# test_parallel_failed_logins_do_not_hold_up_health puts production's hasher back.
+PASSWORD_HASHERS = ["tests.hashers.OneIterationPBKDF2PasswordHasher"]
