@@ -211,7 +211,8 @@ def test_typed_errors(server: Server) -> None:
 
 def test_retries_ride_out_a_restart_and_submit_stays_idempotent(server: Server) -> None:
     token = submitter_token()
-    with Client(server.url, token, retries=8, backoff=0.3, max_backoff=1.0) as line:
+    # Enough retries to outlast a server start on a busy runner (it can take 10 s there).
+    with Client(server.url, token, retries=30, backoff=0.3, max_backoff=1.0) as line:
         first = line.submit("before", spec_text=SPEC_OK, idempotency_key="k-1")
         server.stop()
         restart = threading.Timer(1.5, server.start)
