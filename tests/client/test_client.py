@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -39,13 +38,8 @@ from tests.servers import Server
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def server(postgres: None) -> Iterator[Server]:
-    running = Server({"LONG_POLL_RECHECK_SECONDS": "5"}).start()
-    try:
-        yield running
-    finally:
-        running.stop()
+# The `server` of these tests (tests/conftest.py): one process for the module.
+SERVER_ENV = {"LONG_POLL_RECHECK_SECONDS": "5"}
 
 
 def executor_token(executor_id: str, environment: str = "local") -> str:
