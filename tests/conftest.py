@@ -57,10 +57,11 @@ def need(condition: bool, what: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings() -> None:
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
     """The test process talks to its test database without the psycopg pool (Django's test
     database set-up and a per-process pool do not mix); server processes started by tests
-    run with the pool, as in production."""
+    run with the pool, as in production. Under pytest-xdist each worker's test database
+    has its own suffix (`_gw0`, ...), as pytest-django's own fixture gives it."""
     from django.conf import settings
 
     settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)

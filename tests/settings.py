@@ -1,10 +1,25 @@
 """Settings for the test suite: the service's own, plus what only tests need."""
 
 import os
+import re
 
 # A deployment refuses to start without SECRET_KEY when DATABASE_URL is set; the suite is
 # not a deployment (server processes it starts get their own key, tests/servers.py).
 os.environ.setdefault("SECRET_KEY", "test-suite-key-not-for-production")
+
+
+def _redis_db_per_worker() -> None:
+    """Under pytest-xdist each worker has its own test database (pytest-django adds `_gw<n>`)
+    and here its own Redis database, the next numbers after REDIS_URL's: live keys, limits
+    and channel groups of one worker's tests never reach another's."""
+    worker, url = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("REDIS_URL", "")
+    match = re.fullmatch(r"(redis://[^/]+)/(\d+)", url)
+    if worker.startswith("gw") and match:
+        number = int(match.group(2)) + int(worker[2:])
+        os.environ["REDIS_URL"] = f"{match.group(1)}/{number}"
+
+
+_redis_db_per_worker()
 
 from assemblyline.settings import *  # noqa: E402, F403
 from assemblyline.settings import ALLOWED_HOSTS  # noqa: E402
