@@ -8,6 +8,7 @@ they are skipped on a laptop, but under CI=true a missing server is a failure, n
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from rest_framework.test import APIClient
 from executors.live import KEY_PREFIX, WRITTEN_PREFIX, live
 from executors.models import Executor, Role
 from executors.services import token_create
+from tests.servers import Server
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -55,10 +57,11 @@ def need(condition: bool, what: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings() -> None:
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
     """The test process talks to its test database without the psycopg pool (Django's test
     database set-up and a per-process pool do not mix); server processes started by tests
-    run with the pool, as in production."""
+    run with the pool, as in production. Under pytest-xdist each worker's test database
+    has its own suffix (`_gw0`, ...), as pytest-django's own fixture gives it."""
     from django.conf import settings
 
     settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
@@ -67,6 +70,33 @@ def django_db_modify_db_settings() -> None:
 @pytest.fixture
 def postgres(db: Any) -> None:
     need(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")
+
+
+@pytest.fixture(scope="module")
+def server_env(request: pytest.FixtureRequest) -> dict[str, str] | None:
+    """The environment of the module's server: its SERVER_ENV."""
+    return getattr(request.module, "SERVER_ENV", None)
+
+
+@pytest.fixture(scope="module")
+def module_server(server_env: dict[str, str] | None, django_db_setup: None) -> Iterator[Server]:
+    """One server process (tests/servers.py) for the tests of a module: a start costs seconds
+    of CPU, and between tests the database is emptied (the tests are `transaction=True`) and
+    the live keys in Redis cleared, as for a new one."""
+    need(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")
+    running = Server(server_env)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def server(module_server: Server, postgres: None) -> Server:
+    """The module's server, started again if a test stopped it."""
+    if module_server.process is None or module_server.process.poll() is not None:
+        module_server.start()
+    return module_server
 
 
 @dataclass

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,21 +24,14 @@ SCRIPT = Path(__file__).with_name("phase_script.py")
 CLI = [sys.executable, "-m", "assembly_line_client.cli"]
 
 
-@pytest.fixture
-def server(postgres: None) -> Iterator[Server]:
-    # Spec and build on laptops, test and production on the server AI (for intents whose
-    # environment_preference is `either`); separation of duties as in production.
-    running = Server(
-        {
-            "PHASE_ROUTING": "spec:local,build:local,test:server,production:server",
-            "SEPARATE_DUTIES_PHASES": "test,production",
-            "RETRY_BACKOFF_SECONDS": "0",
-        }
-    ).start()
-    try:
-        yield running
-    finally:
-        running.stop()
+# The `server` of these tests (tests/conftest.py, one process for the module). Spec and build
+# on laptops, test and production on the server AI (for intents whose environment_preference
+# is `either`); separation of duties as in production.
+SERVER_ENV = {
+    "PHASE_ROUTING": "spec:local,build:local,test:server,production:server",
+    "SEPARATE_DUTIES_PHASES": "test,production",
+    "RETRY_BACKOFF_SECONDS": "0",
+}
 
 
 def executor_token(executor_id: str, environment: str) -> str:

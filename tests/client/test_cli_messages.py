@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,14 +32,9 @@ None
 """
 
 
-@pytest.fixture
-def server(postgres: None) -> Iterator[Server]:
-    # One executor takes every phase of its intents: no separation of duties here.
-    running = Server({"SEPARATE_DUTIES_PHASES": "none", "RETRY_BACKOFF_SECONDS": "0"}).start()
-    try:
-        yield running
-    finally:
-        running.stop()
+# The `server` of these tests (tests/conftest.py, one process for the module). One executor
+# takes every phase of its intents: no separation of duties here.
+SERVER_ENV = {"SEPARATE_DUTIES_PHASES": "none", "RETRY_BACKOFF_SECONDS": "0"}
 
 
 def submit(server: Server, token: str, title: str, *extra: str) -> str:

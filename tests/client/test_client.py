@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -39,13 +38,8 @@ from tests.servers import Server
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def server(postgres: None) -> Iterator[Server]:
-    running = Server({"LONG_POLL_RECHECK_SECONDS": "5"}).start()
-    try:
-        yield running
-    finally:
-        running.stop()
+# The `server` of these tests (tests/conftest.py): one process for the module.
+SERVER_ENV = {"LONG_POLL_RECHECK_SECONDS": "5"}
 
 
 def executor_token(executor_id: str, environment: str = "local") -> str:
@@ -211,7 +205,8 @@ def test_typed_errors(server: Server) -> None:
 
 def test_retries_ride_out_a_restart_and_submit_stays_idempotent(server: Server) -> None:
     token = submitter_token()
-    with Client(server.url, token, retries=8, backoff=0.3, max_backoff=1.0) as line:
+    # Enough retries to outlast a server start on a busy runner (it can take 10 s there).
+    with Client(server.url, token, retries=30, backoff=0.3, max_backoff=1.0) as line:
         first = line.submit("before", spec_text=SPEC_OK, idempotency_key="k-1")
         server.stop()
         restart = threading.Timer(1.5, server.start)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,6 @@ from tests.client.test_client import SPEC_OK, executor_token, submitter_token
 from tests.servers import Server
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def server(postgres: None) -> Iterator[Server]:
-    running = Server().start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def line_with_work(server: Server) -> tuple[str, dict[str, Any]]:

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -54,21 +53,14 @@ def command() -> list[str]:
     return [sys.executable, "-m", "assembly_line_client.cli"]
 
 
-@pytest.fixture
-def server(postgres: None) -> Iterator[Server]:
-    # A short lease and a fast reaper: work survives only through the MCP server's heartbeats.
-    running = Server(
-        {
-            "RETRY_BACKOFF_SECONDS": "0",
-            "LEASE_SECONDS": "4",
-            "REAPER": "true",
-            "REAPER_INTERVAL_SECONDS": "0.5",
-        }
-    ).start()
-    try:
-        yield running
-    finally:
-        running.stop()
+# The `server` of these tests (tests/conftest.py, one process for the module). A short lease
+# and a fast reaper: work survives only through the MCP server's heartbeats.
+SERVER_ENV = {
+    "RETRY_BACKOFF_SECONDS": "0",
+    "LEASE_SECONDS": "4",
+    "REAPER": "true",
+    "REAPER_INTERVAL_SECONDS": "0.5",
+}
 
 
 def executor_token(executor_id: str) -> str:

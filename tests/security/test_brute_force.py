@@ -14,6 +14,7 @@ import httpx
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.cache import cache
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
@@ -164,13 +165,17 @@ def test_the_limits_hold_across_two_processes(postgres: None) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_parallel_failed_logins_do_not_hold_up_health(postgres: None) -> None:
+def test_parallel_failed_logins_do_not_hold_up_health(postgres: None, settings: Any) -> None:
     """Sixteen password checks at once (no lockout here, so every one of them hashes) while
     /health is asked every 50 ms: /health answers within a second throughout."""
     need(bool(settings.REDIS_URL), "Redis (REDIS_URL)")
     from axes.utils import reset
 
-    get_user_model().objects.create_user("boss", password="pw-boss-1", is_staff=True)
+    # Production's hasher (tests/settings.py's is one iteration): the server checks a
+    # password at the cost its hash was made with.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    boss = get_user_model().objects.create_user("boss", password="pw-boss-1", is_staff=True)
+    assert boss.password.split("$")[1] == str(PBKDF2PasswordHasher.iterations)
     server = Server({"ADMIN_LOGIN_FAILURES": "1000"}).start()
     try:
         forms = [login_form(server) for _ in range(16)]

@@ -20,11 +20,8 @@ from tests.servers import Server
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def server(postgres: None) -> Iterator[Server]:
-    server = Server({"MAX_BODY_BYTES": str(1024 * 1024)}).start()
-    yield server
-    server.stop()
+# The `server` of these tests (tests/conftest.py): one process for the module.
+SERVER_ENV = {"MAX_BODY_BYTES": str(1024 * 1024)}
 
 
 def chunks(data: bytes, size: int = 1000) -> Iterator[bytes]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -121,15 +120,6 @@ def test_an_executor_token_never_creates_an_executor(
 
 
 # --- the CLI's `work`, which registers first when given --environment/--capability --------
-
-
-@pytest.fixture
-def server(postgres: None) -> Iterator[Server]:
-    running = Server({}).start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.mark.django_db(transaction=True)

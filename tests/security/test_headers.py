@@ -3,7 +3,9 @@ HSTS and the https redirect when SECURE=true, and `testserver` accepted only by 
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,20 +70,30 @@ def test_testserver_is_not_an_allowed_host_outside_the_tests() -> None:
     assert "testserver" not in done.stdout and "localhost" in done.stdout
 
 
+EMBEDDED_DB = "assembly-line.sqlite3"  # in VAR_DIR (assemblyline/stores.py)
+
+
+@pytest.fixture(scope="module")
+def migrated_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A VAR_DIR whose embedded database is migrated, made once for the module."""
+    var_dir = tmp_path_factory.mktemp("migrated")
+    env = {**os.environ, "DATABASE_URL": "", "REDIS_URL": "", "VAR_DIR": str(var_dir)}
+    env["DJANGO_SETTINGS_MODULE"] = "assemblyline.settings"
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
+    return var_dir
+
+
 @pytest.fixture
-def embedded_server(tmp_path: Path) -> Any:
-    """A server on the embedded default (its own SQLite in tmp_path), so that the settings
-    read from its environment are its own."""
+def embedded_server(tmp_path: Path, migrated_var_dir: Path) -> Any:
+    """A server on the embedded default (its own SQLite in tmp_path, a copy of the migrated
+    one), so that the settings read from its environment are its own."""
 
     def start(**env: str) -> Server:
+        shutil.copyfile(migrated_var_dir / EMBEDDED_DB, tmp_path / EMBEDDED_DB)
         server = Server(env={"DATABASE_URL": "", "REDIS_URL": "", "VAR_DIR": str(tmp_path), **env})
         servers.append(server)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v", "0"],
-            cwd=ROOT,
-            env=server.env,
-            check=True,
-        )
         return server.start()
 
     servers: list[Server] = []

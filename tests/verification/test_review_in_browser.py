@@ -81,8 +81,12 @@ class Line:
         return dict(answer.json())
 
 
+# The `server` of these tests (tests/conftest.py): one process for the module.
+SERVER_ENV = {"PHASE_ROUTING": "build:server", "SPILLOVER_SECONDS": "0"}
+
+
 @pytest.fixture
-def line(postgres: None) -> Iterator[Line]:
+def line(server: Server) -> Iterator[Line]:
     need(bool(settings.REDIS_URL), "Redis (REDIS_URL)")
     need(Path(CHROMIUM).exists(), "Chromium (/usr/bin/chromium)")
     # A reviewer is staff with the intent permissions, not a superuser.
@@ -94,7 +98,6 @@ def line(postgres: None) -> Iterator[Line]:
     for executor_id, environment in (("srv-1", "server"), ("lap-1", "local")):
         row = Executor.objects.create(executor_id=executor_id, environment=environment)
         executors[executor_id] = token_create(name=executor_id, role=Role.EXECUTOR, executor=row)[1]
-    server = Server({"PHASE_ROUTING": "build:server", "SPILLOVER_SECONDS": "0"}).start()
     clients = [
         server.client(token_create(name="ops", role=Role.ADMIN)[1]),
         server.client(token_create(name="alice", role=Role.SUBMITTER)[1]),
@@ -104,7 +107,6 @@ def line(postgres: None) -> Iterator[Line]:
     try:
         yield Line(server, *clients)
     finally:
-        server.stop()
         for client in clients:
             client.close()
 

@@ -4,7 +4,6 @@ level 1, 2, 5 and 6 checkers; /send delivers through the registry to a real serv
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +37,26 @@ PostgreSQL
 """
 
 
-@pytest.fixture
-def registry_file(tmp_path: Path, settings: Any) -> Path:
-    path = tmp_path / "SERVICE_REGISTRY.json"
+@pytest.fixture(scope="module")
+def registry_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("registry") / "SERVICE_REGISTRY.json"
     path.write_text(json.dumps({"registry_version": "1.0", "services": []}))
-    settings.SERVICE_REGISTRY_PATH = str(path)
     return path
 
 
+@pytest.fixture(scope="module")
+def server_env(registry_path: Path) -> dict[str, str]:
+    """The module's one server (tests/conftest.py) reads the registry file of these tests."""
+    return {"SERVICE_REGISTRY_PATH": str(registry_path)}
+
+
 @pytest.fixture
-def server(registry_file: Path, postgres: None) -> Iterator[Server]:
+def registry_file(registry_path: Path, settings: Any) -> Path:
+    """An empty registry for each test."""
     need(bool(django_settings.REDIS_URL), "Redis (REDIS_URL)")
-    running = Server({"SERVICE_REGISTRY_PATH": str(registry_file)}).start()
-    try:
-        yield running
-    finally:
-        running.stop()
+    registry_path.write_text(json.dumps({"registry_version": "1.0", "services": []}))
+    settings.SERVICE_REGISTRY_PATH = str(registry_path)
+    return registry_path
 
 
 def test_our_udc_endpoints_pass_our_own_checkers(server: Server, registry_file: Path) -> None:
