@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, ClassVar
 
 from rest_framework import serializers
+
+Fields = dict[str, serializers.Field[Any, Any, Any, Any]]
+
+
+class FieldsBuiltOnce:
+    """A serializer's fields built once per class, and shallow copies for each instance
+    (unless it nests serializers). DRF deep-copies every declared field (and a
+    ModelSerializer builds them from the model again) for each instance, running each field's
+    `__init__` once more: most of a small serializer's CPU on the executor calls
+    (docs/performance.md). `bind` then sets what differs per instance on the copy; what the
+    copies share (validators, choices, a list's or dict's child) is only read."""
+
+    # Set by get_fields(), in each class's own __dict__.
+    _built_fields: ClassVar[Fields]
+
+    def get_fields(self) -> Fields:
+        built: Fields | None = type(self).__dict__.get("_built_fields")
+        if built is None:
+            fresh: Fields = super().get_fields()  # type: ignore[misc]
+            if any(isinstance(f, serializers.BaseSerializer) for f in fresh.values()):
+                # A nested serializer keeps state of its own (its bound fields): such a
+                # class keeps DRF's deep copies, made for each instance.
+                return fresh
+            built = type(self)._built_fields = fresh
+        return {name: copy.copy(field) for name, field in built.items()}
+
+
+class FlatInputSerializer(FieldsBuiltOnce, serializers.Serializer[Any]):
+    """The base of the API's input serializers (flat: no nested serializers)."""
 
 
 def validate_input(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
-from typing import Any, ClassVar
+from typing import Any
 
 from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 
+from core.api import FieldsBuiltOnce
 from executors.serializers import ExecutorStatusSerializer
 from intents.models import Intent, IntentEvent
 from intents.selectors.events import event_data
@@ -60,8 +60,9 @@ EXTRA_FIELDS = [
 ]
 
 
-class IntentSerializer(serializers.ModelSerializer[Intent]):
-    """An intent as lists show it (no spec text, no artifacts)."""
+class IntentSerializer(FieldsBuiltOnce, serializers.ModelSerializer[Intent]):
+    """An intent as lists show it (no spec text, no artifacts). Its fields are read-only:
+    built once (FieldsBuiltOnce), a third of a claim's CPU when built per answer."""
 
     assigned_to = serializers.CharField(source="assigned_to_id", allow_null=True)
     previous_executor = serializers.CharField(source="previous_executor_id", allow_null=True)
@@ -70,25 +71,11 @@ class IntentSerializer(serializers.ModelSerializer[Intent]):
     progress = serializers.FloatField()
     phase_progress = serializers.DictField(child=serializers.FloatField())
     test_results = serializers.JSONField(allow_null=True)
-    # Set by get_fields(), in each class's own __dict__.
-    _built_fields: ClassVar[dict[str, serializers.Field[Any, Any, Any, Any]]]
 
     class Meta:
         model = Intent
         fields = BUILD_INTENT_FIELDS + EXTRA_FIELDS
         read_only_fields = fields
-
-    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
-        """ModelSerializer builds every field from the model again for each instance (about
-        40 here, a third of a claim's CPU in the benchmark's profile): build them once per
-        class, and give each instance shallow copies. DRF's deep copy runs every field's
-        `__init__` again (most of an answer's CPU); `bind` sets what differs per instance, and
-        these fields are read-only (a DictField's child, shared, is never bound again)."""
-        built = type(self).__dict__.get("_built_fields")
-        if built is None:
-            built = super().get_fields()
-            type(self)._built_fields = built
-        return {name: copy.copy(field) for name, field in built.items()}
 
 
 class IntentFullSerializer(IntentSerializer):

@@ -3,8 +3,6 @@ heartbeat extends its leases)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -12,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import validate_input
+from core.api import FlatInputSerializer, validate_input
 from core.openapi import AUTHED, errors
 from executors.authentication import acting_principal
 from executors.models import Availability, ExecutorEnvironment, ExecutorType
@@ -31,7 +29,7 @@ class ExecutorRegisterApi(APIView):
     permission_classes = [CanWork]
 
     @extend_schema_serializer(component_name="RegisterExecutor")
-    class InputSerializer(serializers.Serializer[Any]):
+    class InputSerializer(FlatInputSerializer):
         executor_id = serializers.RegexField(r"^[A-Za-z0-9_.:@-]{1,100}$", max_length=100)
         executor_type = serializers.ChoiceField(choices=ExecutorType.choices, required=False)
         environment = serializers.ChoiceField(choices=ExecutorEnvironment.choices, required=False)
@@ -73,7 +71,7 @@ class ExecutorHeartbeatApi(APIView):
     permission_classes = [CanWork]
 
     @extend_schema_serializer(component_name="Heartbeat")
-    class InputSerializer(serializers.Serializer[Any]):
+    class InputSerializer(FlatInputSerializer):
         executor_id = serializers.CharField(max_length=100)
 
     @extend_schema(

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import validate_input
+from core.api import FlatInputSerializer, validate_input
 from core.errors import InvalidInput, NotFound
 from core.openapi import AUTHED, errors
 from executors.authentication import acting_principal
@@ -42,7 +42,7 @@ class IntentSubmitApi(APIView):
     permission_classes = [CanSubmit]
 
     @extend_schema_serializer(component_name="SubmitIntent")
-    class InputSerializer(serializers.Serializer[Any]):
+    class InputSerializer(FlatInputSerializer):
         title = serializers.CharField(max_length=200)
         spec_path = serializers.CharField(max_length=500, required=False, allow_blank=True)
         spec_text = serializers.CharField(

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import validate_input
+from core.api import FlatInputSerializer, validate_input
 from core.inputs import FiniteFloatField
 from core.openapi import AUTHED, errors
 from executors.authentication import acting_principal
@@ -63,7 +63,7 @@ class WorkNextApi(APIView):
     permission_classes = [CanWork]
 
     @extend_schema_serializer(component_name="ClaimWork")
-    class InputSerializer(serializers.Serializer[Any]):
+    class InputSerializer(FlatInputSerializer):
         executor_id = serializers.CharField(max_length=100)
         # Long poll (intents/longpoll.py): hold up to this many seconds for work.
         wait = FiniteFloatField(
@@ -104,7 +104,7 @@ class WorkProgressApi(APIView):
     permission_classes = [CanWork]
 
     @extend_schema_serializer(component_name="ReportProgress")
-    class InputSerializer(serializers.Serializer[Any]):
+    class InputSerializer(FlatInputSerializer):
         intent_id = serializers.CharField(max_length=40)
         executor_id = serializers.CharField(max_length=100)
         phase = serializers.ChoiceField(choices=Phase.choices)
@@ -141,7 +141,7 @@ class WorkCompleteApi(APIView):
     permission_classes = [CanWork]
 
     @extend_schema_serializer(component_name="CompleteWork")
-    class InputSerializer(serializers.Serializer[Any]):
+    class InputSerializer(FlatInputSerializer):
         intent_id = serializers.CharField(max_length=40)
         executor_id = serializers.CharField(max_length=100)
         status = serializers.ChoiceField(
@@ -194,7 +194,7 @@ class WorkReleaseApi(APIView):
     permission_classes = [CanWork]
 
     @extend_schema_serializer(component_name="ReleaseWork")
-    class InputSerializer(serializers.Serializer[Any]):
+    class InputSerializer(FlatInputSerializer):
         intent_id = serializers.CharField(max_length=40)
         executor_id = serializers.CharField(max_length=100)
         phase = serializers.ChoiceField(choices=Phase.choices, required=False)
@@ -244,7 +244,7 @@ class VerifyApi(APIView):
     permission_classes = [CanVerify]
 
     @extend_schema_serializer(component_name="Verify")
-    class InputSerializer(serializers.Serializer[Any]):
+    class InputSerializer(FlatInputSerializer):
         intent_id = serializers.CharField(max_length=64)
         verification_level = serializers.IntegerField(min_value=1, max_value=6)
         phase = serializers.ChoiceField(choices=Phase.choices)

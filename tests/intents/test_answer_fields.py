@@ -1,6 +1,7 @@
-"""An intent's answer (IntentSerializer / IntentFullSerializer) builds its fields once per class
-and gives each serializer copies of its own: two answers made side by side, on two threads, are
-each their own intent's, field for field as the model holds it."""
+"""An intent's answer (IntentSerializer / IntentFullSerializer) and the API's input serializers
+build their fields once per class and give each serializer copies of its own: two answers made
+side by side, on two threads, are each their own intent's, field for field as the model holds
+it; two bodies validated side by side each get their own values and their own errors."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from rest_framework.exceptions import ValidationError
 
+from core.api import validate_input
+from intents.apis.executors import ExecutorRegisterApi
+from intents.apis.work import WorkCompleteApi, WorkProgressApi
 from intents.models import Intent
 from intents.serializers import IntentFullSerializer, IntentSerializer
 
@@ -44,3 +49,51 @@ def test_each_answer_has_fields_of_its_own_and_says_its_own_intent() -> None:
     listed = IntentSerializer([first, second], many=True).data
     assert [row["title"] for row in listed] == ["first", "second"]
     assert "spec_text" not in listed[0]
+
+
+def test_each_input_is_validated_with_fields_of_its_own() -> None:
+    progress = WorkProgressApi.InputSerializer
+    one, two = progress(data={}), progress(data={})
+    assert one.fields["progress"] is not two.fields["progress"]
+    assert one.fields["progress"].parent is one and two.fields["progress"].parent is two
+
+    def check(n: int) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "intent_id": f"i-{n}",
+            "executor_id": f"e-{n}",
+            "phase": ["spec", "build", "test", "production"][n % 4],
+            "progress": n / 1000,
+        }
+        if n % 3 == 0:
+            body["progress"] = 1.5 + n  # out of range: this body's own error
+        if n % 5 == 0:
+            body["message"] = "x" * 501
+        try:
+            return {"valid": validate_input(progress, body)}
+        except ValidationError as exc:
+            assert isinstance(exc.detail, dict)
+            return {"errors": {k: [str(e) for e in v] for k, v in exc.detail.items()}}
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(check, range(200)))
+    for n, got in enumerate(results):
+        bad = {k for k, hit in (("progress", n % 3 == 0), ("message", n % 5 == 0)) if hit}
+        if not bad:
+            assert got["valid"]["intent_id"] == f"i-{n}"
+            assert got["valid"]["progress"] == n / 1000
+            assert got["valid"]["message"] == ""
+        else:
+            assert set(got["errors"]) == bad
+            if "progress" in bad:
+                assert got["errors"]["progress"] == [
+                    "Ensure this value is less than or equal to 1.0."
+                ]
+    # A list's child and a dict field, shared by the copies, still check each body.
+    capabilities = ExecutorRegisterApi.InputSerializer
+    good = {"executor_id": "e", "environment": "local", "capabilities": ["python", "go"]}
+    assert validate_input(capabilities, good)["capabilities"] == ["python", "go"]
+    with pytest.raises(ValidationError) as bad_child:
+        validate_input(capabilities, {**good, "capabilities": ["python", "x" * 500]})
+    assert "capabilities" in bad_child.value.detail
+    complete = {"intent_id": "i", "executor_id": "e", "status": "completed", "phase": "spec"}
+    assert validate_input(WorkCompleteApi.InputSerializer, complete)["artifacts"] == {}
