@@ -222,7 +222,7 @@ class WorkReleaseApi(APIView):
         data = validate_input(self.InputSerializer, request.data)
         principal = acting_principal(request)
         executor_id = acting_executor_id(principal=principal, executor_id=data.pop("executor_id"))
-        intent = services.work_release(executor_id=executor_id, actor=principal.name, **data)
+        intent = services.work_release(executor_id=executor_id, actor=principal.identity, **data)
         return Response(
             self.OutputSerializer(
                 {

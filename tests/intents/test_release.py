@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from executors.models import ApiToken
 from intents import services
 from intents.models import EventKind, Intent, IntentEvent
 from tests.conftest import Actor, claim, complete, phase_artifacts, progress, submit
@@ -59,7 +60,9 @@ def test_the_holder_releases_and_the_intent_is_requeued_with_why_released(
     assert work["assigned"] is True and work["intent"]["id"] == intent_id
     assert work["handoff"]["resumed"] is True
     assert work["handoff"]["returned"]["why"] == "released"
-    assert work["handoff"]["returned"]["by"] == "laptop-1"
+    # `by` is the releasing caller's identity, as for every other event (names are labels).
+    assert work["handoff"]["returned"]["by"] == "executor:laptop-1"
+    assert event.actor == "executor:laptop-1"
     assert work["handoff"]["recent_progress"][-1]["message"] == "half way"
 
 
@@ -76,7 +79,9 @@ def test_released_test_phase_work_and_an_admin_releasing_for_its_holder(
     assert response.status_code == 200, response.content
     intent = Intent.objects.get(pk=intent_id)
     assert (intent.status, intent.current_phase) == ("queued", "test")
-    assert intent.events.filter(kind=EventKind.REQUEUED).get().actor == "root"
+    # The admin's identity, not its token's name (another token may be called "root").
+    root = ApiToken.objects.get(name="root")
+    assert intent.events.filter(kind=EventKind.REQUEUED).get().actor == f"token:{root.pk}"
 
 
 def test_nobody_but_the_holder_may_release(
