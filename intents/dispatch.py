@@ -134,11 +134,16 @@ def holding_count(executor_id: str) -> int:
     return Intent.objects.filter(assigned_to_id=executor_id, status__in=WORKING).count()
 
 
-def anything_claimable(now: datetime) -> bool:
-    """Is any intent queued and past its backoff, for anyone (one indexed query)?"""
+def queued_for_anyone(now: datetime) -> QuerySet[Intent]:
+    """Intents queued and past their backoff, for anyone (an indexed lookup)."""
     return Intent.objects.filter(
         Q(not_before__isnull=True) | Q(not_before__lte=now), status=Status.QUEUED
-    ).exists()
+    )
+
+
+def anything_claimable(now: datetime) -> bool:
+    """Is any intent queued and past its backoff, for anyone (one indexed query)?"""
+    return queued_for_anyone(now).exists()
 
 
 def online_executors(now: datetime) -> list[Executor]:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists
 from django.utils import timezone
 
 from core.errors import NotFound
@@ -55,12 +56,20 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
     an executor coming online, its own failed intents and the reasons for an empty answer
     stay here, with the ORM, as on SQLite."""
     now = timezone.now()
-    if look_first and not dispatch.anything_claimable(now):
-        # Nothing is queued for anyone: no lock, no routing (an idle fleet's polls are cheap).
-        executor = executor_get(executor_id=executor_id)
-        executor_heard(executor_id=executor_id, actor=actor, now=now, executor=executor)
-        metrics.claim_empty()
-        return Claim(None, "no queued intent: the queue is empty")
+    if look_first:
+        # The executor's row and the look in one query: an idle fleet's polls are cheap.
+        executor = (
+            Executor.objects.filter(pk=executor_id)
+            .annotate(anything_claimable=Exists(dispatch.queued_for_anyone(now)))
+            .first()
+        )
+        if executor is None:
+            raise NotFound(f"executor {executor_id!r} is not registered")
+        if not executor.anything_claimable:
+            # Nothing is queued for anyone: no lock, no routing.
+            executor_heard(executor_id=executor_id, actor=actor, now=now, executor=executor)
+            metrics.claim_empty()
+            return Claim(None, "no queued intent: the queue is empty")
     if not claim_sql.has_claim_function():
         return claim_with_orm(executor_id=executor_id, actor=actor, now=now)
     claimed = claim_sql.claim_in_one_call(executor_id=executor_id, actor=actor, now=now)
