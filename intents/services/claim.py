@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists
 from django.utils import timezone
 
 from core.errors import NotFound
@@ -58,14 +57,10 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
     now = timezone.now()
     if look_first:
         # The executor's row and the look in one query: an idle fleet's polls are cheap.
-        executor = (
-            Executor.objects.filter(pk=executor_id)
-            .annotate(anything_claimable=Exists(dispatch.queued_for_anyone(now)))
-            .first()
-        )
+        executor, claimable = dispatch.executor_and_look(executor_id, now)
         if executor is None:
             raise NotFound(f"executor {executor_id!r} is not registered")
-        if not executor.anything_claimable:
+        if not claimable:
             # Nothing is queued for anyone: no lock, no routing.
             executor_heard(executor_id=executor_id, actor=actor, now=now, executor=executor)
             metrics.claim_empty()

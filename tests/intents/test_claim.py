@@ -162,9 +162,13 @@ def test_an_idle_long_poll_looks_at_its_executor_and_the_queue_in_one_query(
         services.work_claim(executor_id="nobody", actor="admin", look_first=True)
 
 
-def test_a_long_poll_claims_what_is_queued(submitter: Actor) -> None:
+def test_a_long_poll_claims_what_is_queued_and_past_its_backoff(submitter: Actor) -> None:
     make_executor("idle-2")
     intent_id = submit(submitter)["intent_id"]
+    Intent.objects.filter(pk=intent_id).update(not_before=timezone.now() + timedelta(minutes=5))
+    answer = services.work_claim(executor_id="idle-2", actor="executor:idle-2", look_first=True)
+    assert (answer.intent, answer.reason) == (None, "no queued intent: the queue is empty")
+    Intent.objects.filter(pk=intent_id).update(not_before=timezone.now() - timedelta(seconds=1))
     answer = services.work_claim(executor_id="idle-2", actor="executor:idle-2", look_first=True)
     assert answer.intent is not None and answer.intent.pk == intent_id
 
