@@ -141,8 +141,8 @@ def anything_claimable(now: datetime) -> bool:
     ).exists()
 
 
-# `anything_claimable` beside an executor's row, as a plain statement: the ORM's building of
-# this query cost three times its round trip, on every idle long poll.
+# `anything_claimable` (keep the two alike) beside an executor's row, as a plain statement:
+# built by the ORM it cost three times the CPU, on every idle long poll.
 EXECUTOR_AND_LOOK = (
     f"SELECT e.*, EXISTS (SELECT 1 FROM {Intent._meta.db_table} i WHERE i.status = %s "
     "AND (i.not_before IS NULL OR i.not_before <= %s)) AS anything_claimable "
