@@ -290,8 +290,10 @@ LOGGING = logging_config(debug=DEBUG, level=os.environ.get("LOG_LEVEL", "INFO"))
 # Token verification backend: a callable token -> Principal | None. The default checks the
 # hashed local tokens; a deployment can point this at a credential-vault introspection.
 TOKEN_BACKEND = os.environ.get("TOKEN_BACKEND", "executors.services.token_authenticate")
-# A verified token is remembered this long per process (a revoked one stops working within
-# it); 0 asks the backend on every request.
+# A revoked or deleted token stops working within this many seconds in every process: a
+# verified token is taken for this long, and past it (default backend only) while a look at
+# the token table, one query per process per this time, finds no token made, revoked or
+# deleted since (executors/authentication.py). 0 asks the backend on every request.
 TOKEN_CACHE_SECONDS = envfloat("TOKEN_CACHE_SECONDS", 10.0)
 # Which gate passes stop for a human before the next phase starts (intents with
 # requires_human_review only): the phases they would move into. "completed" = before done.

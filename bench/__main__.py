@@ -142,6 +142,9 @@ def main() -> int:
     )
     parser.add_argument("--claims-only", action="store_true", help="with --only scenarios")
     parser.add_argument("--seconds", type=float, help="length of each load scenario")
+    parser.add_argument(
+        "--pollers", type=int, default=200, help="with --only idle (0: the idle server's floor)"
+    )
     args = parser.parse_args()
     if args.no_pin:
         os.environ["BENCH_PIN"] = "0"  # inherited by every server and load generator
@@ -193,7 +196,7 @@ def main() -> int:
         print("\n".join(fanout.markdown(found)))
         return 0
     if args.only == "idle":
-        idle_long_poll(tokens, 200, 30)
+        idle_long_poll(tokens, args.pollers, 30)
         return 0
     if args.only == "scaling":
         scaling(tokens, [1_000, 100_000, 1_000_000], 1_000_000)

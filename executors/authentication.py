@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Count, Max
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -97,27 +99,84 @@ def token_from_header(value: bytes) -> str | None:
         raise AuthenticationFailed("token must be ASCII") from None
 
 
-# Verified tokens, remembered for TOKEN_CACHE_SECONDS so a busy executor's every request does
-# not cost a database lookup: sha256(token) -> (principal, expires at). A revoked token stops
-# working within that time. Per process, bounded.
+# Verified tokens, remembered so a busy executor's every request does not cost a database
+# lookup: sha256(token) -> (principal, when its verification started). Per process, bounded.
 _verified: dict[str, tuple[Principal, float]] = {}
 _VERIFIED_MAX = 10_000
+DEFAULT_TOKEN_BACKEND = "executors.services.token_authenticate"
+
+
+@dataclass
+class TokenTable:
+    """What this process knows of the token table as a whole: its fingerprint, since when
+    (monotonic) that fingerprint is known, and when it was last read."""
+
+    fingerprint: tuple[Any, ...] | None = None
+    since: float = math.inf
+    checked: float = -math.inf
+
+
+_table = TokenTable()
+_table_lock = threading.Lock()  # one look at a time, so the latest look is the one kept
+
+
+def token_table_fingerprint() -> tuple[Any, ...]:
+    """How many tokens, how many revoked, the newest id: any token made, revoked or deleted
+    changes it (revoked_at is set once; ids are never reused)."""
+    found = ApiToken.objects.aggregate(
+        tokens=Count("pk"), revoked=Count("revoked_at"), newest=Max("pk")
+    )
+    return (found["tokens"], found["revoked"], found["newest"])
+
+
+def look_at_token_table(now: float, ttl: float) -> None:
+    """Read the token table's fingerprint when the last look is `ttl` old or more (one
+    query per `ttl` per process, whatever the number of tokens)."""
+    with _table_lock:
+        if now - _table.checked < ttl:
+            return
+        started = time.monotonic()
+        fingerprint = token_table_fingerprint()
+        if fingerprint != _table.fingerprint:
+            _table.fingerprint, _table.since = fingerprint, time.monotonic()
+        _table.checked = started
+
+
+def tokens_unchanged_since(moment: float, now: float, ttl: float) -> bool:
+    """No token made, revoked or deleted since `moment`, as of a look at most `ttl` ago."""
+    look_at_token_table(now, ttl)
+    return _table.since <= moment
 
 
 def verify_token(token: str) -> Principal | None:
+    """The token's principal, remembered per process. A revoked or deleted token stops
+    working within TOKEN_CACHE_SECONDS: a remembered token is taken at once for that long
+    after its verification; after that, while one look at the token table, at most that old,
+    says no token changed since it was verified (so a long poll every 30 s costs no token
+    lookup); otherwise it is verified again. A TOKEN_BACKEND other than the default is asked
+    again after TOKEN_CACHE_SECONDS (its tokens are not in the table)."""
     ttl = settings.TOKEN_CACHE_SECONDS
+    local = settings.TOKEN_BACKEND == DEFAULT_TOKEN_BACKEND
     key = hashlib.sha256(token.encode()).hexdigest()
     if ttl > 0:
         cached = _verified.get(key)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
+        if cached is not None:
+            principal, verified_at = cached
+            now = time.monotonic()
+            if now - verified_at < ttl or (local and tokens_unchanged_since(verified_at, now, ttl)):
+                return principal
+    if ttl > 0 and local:
+        # A look first (when the last is older than the cache time), so the token verified
+        # now is covered by the looks that follow.
+        look_at_token_table(time.monotonic(), ttl)
+    started = time.monotonic()
     backend = import_string(settings.TOKEN_BACKEND)
-    principal: Principal | None = backend(token)
-    if principal is not None and ttl > 0:
+    verified: Principal | None = backend(token)
+    if verified is not None and ttl > 0:
         if len(_verified) >= _VERIFIED_MAX:
             _verified.clear()
-        _verified[key] = (principal, time.monotonic() + ttl)
-    return principal
+        _verified[key] = (verified, started)
+    return verified
 
 
 def forget_verified_tokens() -> None:

@@ -219,6 +219,11 @@ def executor_provide(
     return executor, created
 
 
+# The heartbeat's write behind, made by most executor calls (an idle long poll's every one):
+# a plain statement, without the ORM's query building (half the statement's CPU).
+WRITE_HEARTBEAT = f"UPDATE {Executor._meta.db_table} SET last_heartbeat = %s WHERE executor_id = %s"
+
+
 def executor_touch(*, executor_id: str, now: Any = None, executor: Executor | None = None) -> bool:
     """Every executor call is a heartbeat: its Redis key is set with a TTL (live status), and
     the database copy is written behind, at most every HEARTBEAT_WRITE_SECONDS (Redis keeps
@@ -261,7 +266,8 @@ def executor_touched(
     if came_online:
         Executor.objects.filter(pk=executor_id).update(last_heartbeat=now, online=True)
     elif write_due:
-        Executor.objects.filter(pk=executor_id).update(last_heartbeat=now)
+        with connection.cursor() as cursor:
+            cursor.execute(WRITE_HEARTBEAT, [now, executor_id])
     if executor is not None and (came_online or write_due):
         executor.last_heartbeat, executor.online = now, True
     return came_online

@@ -19,6 +19,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from core.db import is_postgresql
+from executors.live import live
 from executors.models import Executor
 from executors.selectors import alive_among, liveness
 from intents import counts, services
@@ -64,7 +65,17 @@ def reap(*, now: datetime | None = None) -> ReapResult:
 
 def announce_offline(*, now: datetime) -> list[str]:
     """Executors announced online whose heartbeat lapsed get their `executor_offline`."""
-    announced = list(Executor.objects.filter(online=True))
+    suspects = Executor.objects.filter(online=True)
+    online = list(suspects.values_list("pk", flat=True))
+    keys = live.alive(online)
+    if keys is not None:
+        lapsed = [pk for pk in online if not keys[pk]]
+        if not lapsed:
+            return []
+        # Redis can tell: only the rows of executors whose key lapsed are loaded (a live
+        # fleet's every row was read every pass); their keys are read again below.
+        suspects = suspects.filter(pk__in=lapsed)
+    announced = list(suspects)
     alive = {e.pk for e in alive_among(announced, liveness(announced), now)}
     gone = []
     for executor in announced:

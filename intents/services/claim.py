@@ -55,12 +55,16 @@ def work_claim(*, executor_id: str, actor: str, look_first: bool = False) -> Cla
     an executor coming online, its own failed intents and the reasons for an empty answer
     stay here, with the ORM, as on SQLite."""
     now = timezone.now()
-    if look_first and not dispatch.anything_claimable(now):
-        # Nothing is queued for anyone: no lock, no routing (an idle fleet's polls are cheap).
-        executor = executor_get(executor_id=executor_id)
-        executor_heard(executor_id=executor_id, actor=actor, now=now, executor=executor)
-        metrics.claim_empty()
-        return Claim(None, "no queued intent: the queue is empty")
+    if look_first:
+        # The executor's row and the look in one query: an idle fleet's polls are cheap.
+        executor, claimable = dispatch.executor_and_look(executor_id, now)
+        if executor is None:
+            raise NotFound(f"executor {executor_id!r} is not registered")
+        if not claimable:
+            # Nothing is queued for anyone: no lock, no routing.
+            executor_heard(executor_id=executor_id, actor=actor, now=now, executor=executor)
+            metrics.claim_empty()
+            return Claim(None, "no queued intent: the queue is empty")
     if not claim_sql.has_claim_function():
         return claim_with_orm(executor_id=executor_id, actor=actor, now=now)
     claimed = claim_sql.claim_in_one_call(executor_id=executor_id, actor=actor, now=now)

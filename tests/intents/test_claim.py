@@ -10,6 +10,7 @@ import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from core.errors import NotFound
 from executors.models import Executor
 from intents import services
 from intents.models import Intent, IntentEvent
@@ -146,6 +147,30 @@ def test_claim_is_a_handful_of_queries(
     # wraps around the atomic block; after it, the handoff's two reads.
     with django_assert_max_num_queries(2 if connection.vendor == "postgresql" else 12):
         assert claim(worker)["assigned"] is True
+
+
+def test_an_idle_long_poll_looks_at_its_executor_and_the_queue_in_one_query(
+    django_assert_num_queries: Any,
+) -> None:
+    make_executor("idle-1")
+    # The first call announces the executor coming online; the next ones are plain polls.
+    services.work_claim(executor_id="idle-1", actor="executor:idle-1", look_first=True)
+    with django_assert_num_queries(1):
+        answer = services.work_claim(executor_id="idle-1", actor="executor:idle-1", look_first=True)
+    assert (answer.intent, answer.reason) == (None, "no queued intent: the queue is empty")
+    with pytest.raises(NotFound):
+        services.work_claim(executor_id="nobody", actor="admin", look_first=True)
+
+
+def test_a_long_poll_claims_what_is_queued_and_past_its_backoff(submitter: Actor) -> None:
+    make_executor("idle-2")
+    intent_id = submit(submitter)["intent_id"]
+    Intent.objects.filter(pk=intent_id).update(not_before=timezone.now() + timedelta(minutes=5))
+    answer = services.work_claim(executor_id="idle-2", actor="executor:idle-2", look_first=True)
+    assert (answer.intent, answer.reason) == (None, "no queued intent: the queue is empty")
+    Intent.objects.filter(pk=intent_id).update(not_before=timezone.now() - timedelta(seconds=1))
+    answer = services.work_claim(executor_id="idle-2", actor="executor:idle-2", look_first=True)
+    assert answer.intent is not None and answer.intent.pk == intent_id
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,7 +14,16 @@ from executors.live import WRITTEN_PREFIX, live
 from executors.models import Executor
 from intents import reaper
 from intents.models import EventKind, Intent, IntentEvent
-from tests.conftest import Actor, claim, complete, phase_artifacts, progress, submit
+from tests.conftest import (
+    Actor,
+    claim,
+    complete,
+    make_executor,
+    need,
+    phase_artifacts,
+    progress,
+    submit,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -136,6 +145,21 @@ def test_offline_executor_is_announced_once(
         IntentEvent.objects.filter(kind=EventKind.EXECUTOR_ONLINE, executor_id="laptop-1").count()
         == 2
     )
+
+
+def test_among_a_live_fleet_only_the_executor_whose_key_lapsed_is_announced_offline(
+    django_assert_num_queries: Any,
+) -> None:
+    need(live.configured, "Redis (REDIS_URL)")
+    for name in ("fleet-1", "fleet-2", "fleet-3"):
+        make_executor(name, online=True, last_heartbeat=timezone.now())
+        live.beat(name)
+    with django_assert_num_queries(1):  # the online executors' ids; Redis says all are alive
+        assert reaper.announce_offline(now=timezone.now()) == []
+    live.forget("fleet-2")
+    assert reaper.announce_offline(now=timezone.now()) == ["fleet-2"]
+    online = Executor.objects.filter(online=True).values_list("pk", flat=True)
+    assert sorted(online) == ["fleet-1", "fleet-3"]
 
 
 @pytest.mark.django_db(transaction=True)  # the hot path as served: its heartbeat after commit
