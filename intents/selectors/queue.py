@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from django.conf import settings
 from django.db.models import Avg
@@ -104,8 +104,15 @@ def _wait_figures(values: list[float]) -> dict[str, Any]:
 QUEUE_WAIT_SAMPLE = 5000
 
 
-def oldest_queued() -> dict[str, Any] | None:
-    """The intent queued longest: id, title, current_phase, queued_at."""
+class OldestQueued(TypedDict):
+    id: str
+    title: str
+    current_phase: str
+    queued_at: datetime
+
+
+def oldest_queued() -> OldestQueued | None:
+    """The intent queued longest."""
     return (
         Intent.objects.filter(status=Status.QUEUED)
         .order_by("queued_at")
@@ -115,7 +122,7 @@ def oldest_queued() -> dict[str, Any] | None:
 
 
 def queue_wait(
-    *, now: datetime, oldest: dict[str, Any] | None, window_seconds: int = 3600
+    *, now: datetime, oldest: OldestQueued | None, window_seconds: int = 3600
 ) -> dict[str, Any]:
     """Time from queued to claimed over the last hour (per phase and environment), and the
     oldest intent waiting now (`oldest_queued`, read once for /state)."""

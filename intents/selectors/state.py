@@ -18,7 +18,7 @@ from intents import dispatch
 from intents.counts import QueueCounts, queue_counts
 from intents.models import OPEN, WORKING, Intent, IntentEvent, Phase, Status
 from intents.selectors.events import EVENT_COLUMNS, event_row_data
-from intents.selectors.queue import oldest_queued, queue_wait, waiting_reasons
+from intents.selectors.queue import OldestQueued, oldest_queued, queue_wait, waiting_reasons
 from verification.models import VerificationRun
 
 
@@ -60,7 +60,7 @@ def executor_statuses(
 
 
 def line_metrics(
-    *, now: datetime, counts: QueueCounts, oldest: dict[str, Any] | None
+    *, now: datetime, counts: QueueCounts, oldest: OldestQueued | None
 ) -> dict[str, Any]:
     """The spec's metrics; `oldest`: the intent queued longest (`oldest_queued`)."""
     by_phase = counts.by_phase
