@@ -199,7 +199,11 @@ def main() -> int:
         idle_long_poll(tokens, args.pollers, 30)
         return 0
     if args.only == "scaling":
-        scaling(tokens, [1_000, 100_000, 1_000_000], 1_000_000)
+        scaling(
+            tokens,
+            [1_000, 10_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000],
+            100_000 if args.quick else 1_000_000,
+        )
         return 0
     paced = seconds if args.quick else max(seconds, PACED_SECONDS)
     select = pgbench_database(args.quick)

@@ -44,8 +44,9 @@ def alive_among(
 
 
 def executors_and_liveness() -> tuple[list[Executor], dict[str, bool] | None]:
-    """Every executor, and which are alive by their Redis heartbeat key."""
-    executors = list(Executor.objects.all())
+    """Every executor, and which are alive by their Redis heartbeat key. Without registered_at,
+    which no reader of these uses: parsing 200 timestamps was a sixth of /state's executors."""
+    executors = list(Executor.objects.defer("registered_at"))
     return executors, liveness(executors)
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from django.conf import settings
 from django.db.models import Avg
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from executors.models import Executor
@@ -103,12 +104,32 @@ def _wait_figures(values: list[float]) -> dict[str, Any]:
 QUEUE_WAIT_SAMPLE = 5000
 
 
-def queue_wait(*, now: datetime, window_seconds: int = 3600) -> dict[str, Any]:
+class OldestQueued(TypedDict):
+    id: str
+    title: str
+    current_phase: str
+    queued_at: datetime
+
+
+def oldest_queued() -> OldestQueued | None:
+    """The intent queued longest."""
+    return (
+        Intent.objects.filter(status=Status.QUEUED)
+        .order_by("queued_at")
+        .values("id", "title", "current_phase", "queued_at")
+        .first()
+    )
+
+
+def queue_wait(
+    *, now: datetime, oldest: OldestQueued | None, window_seconds: int = 3600
+) -> dict[str, Any]:
     """Time from queued to claimed over the last hour (per phase and environment), and the
-    oldest intent waiting now."""
-    # Every duration here is a float: the filter leaves out the null ones.
+    oldest intent waiting now (`oldest_queued`, read once for /state)."""
+    # Every duration here is a float: the filter leaves out the null ones. The environment is
+    # read out of the payload by the database, not by decoding every payload here.
     rows = cast(
-        "list[tuple[str, Any, float]]",
+        "list[tuple[str, str | None, float]]",
         list(
             IntentEvent.objects.filter(
                 kind=EventKind.ASSIGNED,
@@ -116,22 +137,17 @@ def queue_wait(*, now: datetime, window_seconds: int = 3600) -> dict[str, Any]:
                 duration_seconds__isnull=False,
             )
             .order_by("-created_at")
-            .values_list("from_phase", "payload", "duration_seconds")[:QUEUE_WAIT_SAMPLE]
+            .values_list("from_phase", KT("payload__environment"), "duration_seconds")[
+                :QUEUE_WAIT_SAMPLE
+            ]
         ),
     )
     by_phase: dict[str, list[float]] = {}
     by_environment: dict[str, list[float]] = {}
-    for phase, payload, waited in rows:
+    for phase, environment, waited in rows:
         by_phase.setdefault(phase, []).append(waited)
-        environment = (payload or {}).get("environment")
         if environment:
             by_environment.setdefault(environment, []).append(waited)
-    oldest = (
-        Intent.objects.filter(status=Status.QUEUED)
-        .order_by("queued_at")
-        .values("id", "title", "current_phase", "queued_at")
-        .first()
-    )
     return {
         "window_seconds": window_seconds,
         **_wait_figures([row[2] for row in rows]),

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
+from intents.models import EventKind, Intent, IntentEvent, Status
+from intents.selectors import event_data
 from tests.conftest import Actor, claim, complete, phase_artifacts, progress, submit
 
 pytestmark = pytest.mark.django_db
@@ -67,12 +72,52 @@ def test_state_is_aggregate_queries(
 ) -> None:
     for _ in range(20):
         submit(submitter)
-    # auth, open counts, finished today, phase times, oldest queued, executors ×2, queue wait
-    # ×2, throughput, queue by priority, work in progress, recent events, waiting (head of
-    # queue, online executors), stalled, review inbox: a fixed number, whatever the number of
-    # intents.
-    with django_assert_max_num_queries(19):
+    # auth, open counts, queue by priority, finished today with the last hour's throughput,
+    # phase times, oldest queued (once, for the metrics and the queue wait), executors and
+    # their work, queue wait, work in progress, recent events (with their titles), waiting
+    # (head of queue), stalled, review inbox: a fixed number, whatever the number of intents.
+    with django_assert_max_num_queries(15):
         viewer.client.get("/assembly-line/state")
+
+
+def test_state_recent_events_read_as_columns_match_the_event_shape(
+    submitter: Actor, executor: Actor, viewer: Actor
+) -> None:
+    """/state reads its recent events as columns, not models: the same answer as the event
+    shape the API and the WebSocket send, including an event without an intent."""
+    ids = [submit(submitter, title=f"t{n}")["intent_id"] for n in range(3)]
+    claim(executor)
+    progress(executor, ids[0], "build", 0.5, "half")
+    IntentEvent.objects.create(actor="admin", kind=EventKind.EXECUTOR_REGISTERED)
+    events = IntentEvent.objects.select_related("intent").order_by("-created_at", "-id")[:30]
+    expected = [event_data(event) for event in events]
+    assert any(e["intent_id"] is None for e in expected)
+    assert {e["intent_title"] for e in expected} >= {"t0", "t1", "t2", None}
+    assert viewer.client.get("/assembly-line/state").json()["recent_events"] == json.loads(
+        json.dumps(expected)
+    )
+
+
+def test_state_throughput_counts_completions_of_the_last_hour_only(
+    submitter: Actor, executor: Actor, viewer: Actor
+) -> None:
+    """Finished today and completed in the last hour are read in one query: each keeps its
+    own window."""
+    done, old, failed = (submit(submitter)["intent_id"] for _ in range(3))
+    now = timezone.now()
+    Intent.objects.filter(pk=done).update(status=Status.COMPLETED, finished_at=now)
+    Intent.objects.filter(pk=old).update(
+        status=Status.COMPLETED, finished_at=now - timedelta(hours=2)
+    )
+    Intent.objects.filter(pk=failed).update(status=Status.FAILED, finished_at=now)
+    metrics = viewer.client.get("/assembly-line/state").json()["metrics"]
+    assert metrics["throughput_last_hour"] == 1
+    today = (
+        2
+        if now - timedelta(hours=2) >= now.replace(hour=0, minute=0, second=0, microsecond=0)
+        else 1
+    )
+    assert metrics["completed_today"] == today and metrics["failed_today"] == 1
 
 
 def test_intent_list_filters(submitter: Actor, executor: Actor, viewer: Actor) -> None:
