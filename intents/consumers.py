@@ -119,7 +119,11 @@ class LineConsumer(AsyncJsonWebsocketConsumer):
                         log.info("websocket_resync", backlog=MAX_BACKLOG_FRAMES)
                         await self.send_snapshot()
                     else:
-                        await self.send(text_data=self.outbox.popleft())
+                        # The server's send itself: AsyncWebsocketConsumer.send would only build
+                        # this message, two coroutines deeper, for every frame of every viewer.
+                        await self.base_send(
+                            {"type": "websocket.send", "text": self.outbox.popleft()}
+                        )
         except Exception:  # the connection went away between frames
             fanout().remove_viewer(self)
 

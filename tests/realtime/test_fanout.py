@@ -68,9 +68,10 @@ class Socket:
         if not stalled:
             self.open.set()
 
-    async def send(self, text_data: str) -> None:
+    async def send(self, message: dict[str, str]) -> None:
         await self.open.wait()
-        self.sent.append(text_data)
+        assert message["type"] == "websocket.send"
+        self.sent.append(message["text"])
 
 
 def viewer(socket: Socket) -> LineConsumer:
@@ -79,10 +80,10 @@ def viewer(socket: Socket) -> LineConsumer:
     consumer.outbox = deque()
     consumer.waiting = asyncio.Event()
     consumer.behind = False
-    consumer.send = socket.send  # type: ignore[method-assign,assignment]
+    consumer.base_send = socket.send
 
     async def send_snapshot() -> None:
-        await socket.send(text_data="snapshot")
+        await socket.send({"type": "websocket.send", "text": "snapshot"})
 
     consumer.send_snapshot = send_snapshot  # type: ignore[method-assign]
     consumer.writer = asyncio.get_running_loop().create_task(consumer.write())
