@@ -17,13 +17,14 @@ from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionM
 WRITTEN_FOR = {"channels": "4.3"}
 
 
-class WebSocketSessionMiddleware(SessionMiddleware):  # type: ignore[misc]
+class WebSocketSessionMiddleware(SessionMiddleware):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
         if scope["type"] != "websocket":
             return await super().__call__(scope, receive, send)
         wrapper = InstanceSessionWrapper(scope, send)
         await wrapper.resolve_session()
-        return await self.inner(wrapper.scope, receive, send)
+        inner: Any = self.inner  # an ASGI 3 application (types-channels allows ASGI 2 too)
+        return await inner(wrapper.scope, receive, send)
 
 
 def websocket_auth_stack(inner: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import Any
 
 import pytest
 
@@ -68,7 +69,7 @@ class Socket:
         if not stalled:
             self.open.set()
 
-    async def send(self, message: dict[str, str]) -> None:
+    async def send(self, message: dict[str, Any]) -> None:
         await self.open.wait()
         assert message["type"] == "websocket.send"
         self.sent.append(message["text"])
@@ -80,7 +81,7 @@ def viewer(socket: Socket) -> LineConsumer:
     consumer.outbox = deque()
     consumer.waiting = asyncio.Event()
     consumer.behind = False
-    consumer.base_send = socket.send
+    consumer.base_send = socket.send  # type: ignore[assignment]
 
     async def send_snapshot() -> None:
         await socket.send({"type": "websocket.send", "text": "snapshot"})
