@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import autobahn.util
 import pytest
 from channels.db import database_sync_to_async
 from channels_redis.pubsub import RedisPubSubLoopLayer
@@ -17,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
 
 from core import runtime
-from core.runtime import channels_group
+from core.runtime import autobahn_log, channels_group
 from core.runtime.channels_session import websocket_auth_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,3 +91,11 @@ async def test_a_websocket_gets_the_session_and_user_and_the_servers_own_send() 
     assert seen["send"] is server_send
     assert seen["user"] is True
     assert seen["scope"]["session"].session_key == client.cookies["sessionid"].value
+
+
+def test_autobahns_unlogged_debug_arguments_are_built_without_colour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(autobahn.util, "_HAS_CLICK", True)
+    autobahn_log.plain_highlights()
+    assert autobahn.util.hl("sent") == "sent"  # type: ignore[no-untyped-call]
