@@ -1,6 +1,6 @@
 """autobahn (Daphne's WebSocket library) builds the arguments of its debug lines even when
 debug is off: in `sendData`, for every frame to every viewer, three `click.style` calls that
-colour text nobody sees (~6% of a fanout process's CPU with 1,000 viewers,
+colour text nobody sees (~8% of a fanout process's CPU with 1,000 viewers,
 docs/performance.md). Without click it builds them as plain text; the lines that are logged
 (Daphne at -v 2) only lose their colours."""
 
