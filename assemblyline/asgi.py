@@ -21,10 +21,10 @@ check_versions()
 # Django's handler, with the middleware chain run in one call (assemblyline/handlers.py).
 django_asgi_app = SyncChainASGIHandler()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from core.runtime.channels_session import websocket_auth_stack  # noqa: E402
 from intents.consumers import LineConsumer  # noqa: E402
 from intents.reaper import start_reaper  # noqa: E402
 
@@ -51,7 +51,8 @@ application = StartsReaper(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": AuthMiddlewareStack(URLRouter(websocket_urls)),  # type: ignore[arg-type]
+            # AuthMiddlewareStack less its per-frame session `send` (core/runtime/).
+            "websocket": websocket_auth_stack(URLRouter(websocket_urls)),  # type: ignore[arg-type]
         }
     )
 )

@@ -61,6 +61,9 @@ def run(
     timed = len(range(0, viewers, fleet.TIMED_EVERY))
     events_per_viewer = len(latencies) / max(timed, 1)
     deliveries = events_per_viewer * connected
+    # Per frame too: a starved process batches more events into each frame, which makes its
+    # CPU per event look smaller than it is.
+    frames = got.get("frames", 0) / max(timed, 1) * connected
     return {
         "server": kind,
         "viewers": viewers,
@@ -70,6 +73,8 @@ def run(
         "cpu_percent": round(cpu / wall * 100, 1),
         "events_per_second": round(events_per_viewer / wall, 1),
         "cpu_us_per_delivery": round(cpu / max(deliveries, 1) * 1e6, 2),
+        "cpu_us_per_frame": round(cpu / max(frames, 1) * 1e6, 2),
+        "events_per_frame": round(deliveries / max(frames, 1), 2),
         "frames_timed": len(latencies),
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),

@@ -274,9 +274,10 @@ def viewers(urls: list[str], token: str, count: int, seconds: float, ready: Any,
 
     latencies: list[float] = []
     connected = 0
+    frames = 0  # event frames the timed viewers got (a frame carries one event or several)
 
     async def timed(url: str, deadline: float) -> None:
-        nonlocal connected
+        nonlocal connected, frames
         async with connect(
             url.replace("http", "ws") + "/ws/assembly-line/?batch=1",
             additional_headers={"Authorization": f"Bearer {token}"},
@@ -301,6 +302,7 @@ def viewers(urls: list[str], token: str, count: int, seconds: float, ready: Any,
                     events = message["events"]
                 else:
                     continue
+                frames += 1
                 for event in events:
                     stamp = datetime.fromisoformat(event["timestamp"]).timestamp()
                     if len(latencies) < 2_000_000:
@@ -329,7 +331,12 @@ def viewers(urls: list[str], token: str, count: int, seconds: float, ready: Any,
 
     asyncio.run(main())
     out.put(
-        {"latencies": latencies, "connected": connected, "timed": len(range(0, count, TIMED_EVERY))}
+        {
+            "latencies": latencies,
+            "frames": frames,
+            "connected": connected,
+            "timed": len(range(0, count, TIMED_EVERY)),
+        }
     )
 
 

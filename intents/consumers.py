@@ -14,7 +14,7 @@ import asyncio
 import json
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlparse
 
 import structlog
@@ -27,6 +27,9 @@ from executors.authentication import Principal, principal_for_user, verify_token
 from intents.fanout import fanout
 from intents.metrics import WEBSOCKET_CONNECTIONS
 from intents.selectors import line_state
+
+if TYPE_CHECKING:
+    from asgiref.typing import WebSocketSendEvent
 
 log = structlog.get_logger("assemblyline.websocket")
 
@@ -119,7 +122,11 @@ class LineConsumer(AsyncJsonWebsocketConsumer):
                         log.info("websocket_resync", backlog=MAX_BACKLOG_FRAMES)
                         await self.send_snapshot()
                     else:
-                        await self.send(text_data=self.outbox.popleft())
+                        # The server's send itself: AsyncWebsocketConsumer.send would only build
+                        # this message, two coroutines deeper, for every frame of every viewer.
+                        # As that send builds it: text alone (asgiref's type has `bytes` too).
+                        message = {"type": "websocket.send", "text": self.outbox.popleft()}
+                        await self.base_send(cast("WebSocketSendEvent", message))
         except Exception:  # the connection went away between frames
             fanout().remove_viewer(self)
 

@@ -10,9 +10,9 @@ from importlib.metadata import version
 
 from django.core.exceptions import ImproperlyConfigured
 
-from core.runtime import asgi, cache, channels_group, cycles
+from core.runtime import asgi, autobahn_log, cache, channels_group, channels_session, cycles
 
-PATCHES = (asgi, cache, channels_group, cycles)
+PATCHES = (asgi, autobahn_log, cache, channels_group, channels_session, cycles)
 
 
 def mismatches() -> list[str]:

@@ -7,14 +7,19 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import autobahn.util
 import pytest
+from channels.db import database_sync_to_async
 from channels_redis.pubsub import RedisPubSubLoopLayer
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from core import runtime
-from core.runtime import channels_group
+from core.runtime import autobahn_log, channels_group
+from core.runtime.channels_session import websocket_auth_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,3 +66,36 @@ def test_importing_the_application_tunes_nothing() -> None:
     before, after, frozen = json.loads(out.strip().splitlines()[-1])
     assert after == before
     assert frozen == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_websocket_gets_the_session_and_user_and_the_servers_own_send() -> None:
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.update(scope=scope, send=send)
+        seen["user"] = await database_sync_to_async(lambda: scope["user"].is_authenticated)()
+
+    async def server_send(message: Any) -> None:
+        raise AssertionError("not called here")
+
+    user = await database_sync_to_async(get_user_model().objects.create_user)("ws", password="x")
+    client = Client()
+    await database_sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    scope = {"type": "websocket", "path": "/ws/assembly-line/", "headers": [(b"cookie", cookie)]}
+    await websocket_auth_stack(app)(scope, None, server_send)
+    # The frames go to the server's send, not through the session wrapper's (which saves a
+    # session only on http.response.start, which a WebSocket never sends).
+    assert seen["send"] is server_send
+    assert seen["user"] is True
+    assert seen["scope"]["session"].session_key == client.cookies["sessionid"].value
+
+
+def test_autobahns_unlogged_debug_arguments_are_built_without_colour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(autobahn.util, "_HAS_CLICK", True)
+    autobahn_log.plain_highlights()
+    assert autobahn.util.hl("sent") == "sent"  # type: ignore[no-untyped-call]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import Any
 
 import pytest
 
@@ -68,9 +69,10 @@ class Socket:
         if not stalled:
             self.open.set()
 
-    async def send(self, text_data: str) -> None:
+    async def send(self, message: dict[str, Any]) -> None:
         await self.open.wait()
-        self.sent.append(text_data)
+        assert message["type"] == "websocket.send"
+        self.sent.append(message["text"])
 
 
 def viewer(socket: Socket) -> LineConsumer:
@@ -79,10 +81,10 @@ def viewer(socket: Socket) -> LineConsumer:
     consumer.outbox = deque()
     consumer.waiting = asyncio.Event()
     consumer.behind = False
-    consumer.send = socket.send  # type: ignore[method-assign,assignment]
+    consumer.base_send = socket.send  # type: ignore[assignment]
 
     async def send_snapshot() -> None:
-        await socket.send(text_data="snapshot")
+        await socket.send({"type": "websocket.send", "text": "snapshot"})
 
     consumer.send_snapshot = send_snapshot  # type: ignore[method-assign]
     consumer.writer = asyncio.get_running_loop().create_task(consumer.write())
