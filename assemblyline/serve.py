@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> None:
         loop="uvloop",
         http="httptools",
         ws="websockets",
+        # No per-message deflate: each viewer's copy of a frame would be compressed on its
+        # own, CPU per frame per viewer (Daphne offers none either).
+        ws_per_message_deflate=False,
         # Django and Channels have no lifespan events.
         lifespan="off",
         access_log=args.verbosity > 0,
