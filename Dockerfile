@@ -1,4 +1,4 @@
-# unified-assembly-line: one image for every app process (Daphne: HTTP + WebSocket on 8950).
+# unified-assembly-line: one image for every app process (uvicorn: HTTP + WebSocket on 8950).
 # deploy/check_image.py runs these same instructions outside a container in CI.
 FROM python:3.11-slim
 

@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP (Django) and WebSocket (Channels) on one port, served by Daphne
+"""ASGI entry point: HTTP (Django) and WebSocket (Channels) on one port, served by uvicorn
 (assemblyline/serve.py starts it; importing this module tunes and registers nothing).
 
 The first request (or connection) a process serves also starts its reaper loop

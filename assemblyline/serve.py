@@ -4,11 +4,12 @@
 Imports the application, then does what a serving process does once and an import must not
 (a test that imports assemblyline.asgi stays as it was): registers in SERVICE_REGISTRY.json
 with REGISTER_ON_START, tunes the process (core/runtime/process.py), and serves
-`assemblyline.asgi:application` with Daphne. `--server uvicorn` (or SERVER=uvicorn) serves with
-uvicorn (uvloop, httptools, websockets) instead, tuned the same way: the bench compares the two
-through here, and neither won by the 1.3x that would make uvicorn production's
-(docs/performance.md). deploy/start.sh, `assemblyline serve`, the bench and the tests'
-real servers all start here."""
+`assemblyline.asgi:application` with uvicorn (uvloop, httptools, websockets), production's
+server: on a quiet machine it sent the dashboards' frames for about half Daphne's CPU (1.5-1.8x
+in three runs, the issue's 1.3x rule) and executor calls for 1.2x less (docs/performance.md).
+`--server daphne` (or SERVER=daphne) serves with Daphne, tuned the same way, still supported
+(and `runserver`'s). deploy/start.sh, `assemblyline serve`, the bench and the tests' real
+servers all start here."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="client address and scheme from X-Forwarded-For/-Proto (behind a proxy only)",
     )
     parser.add_argument(
-        "--server", choices=SERVERS, default=os.environ.get("SERVER", "daphne") or "daphne"
+        "--server", choices=SERVERS, default=os.environ.get("SERVER", "uvicorn") or "uvicorn"
     )
     return parser.parse_args(argv)
 

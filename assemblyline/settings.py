@@ -394,7 +394,7 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address"]
 AXES_RESET_ON_SUCCESS = True
 # No start-up banner on stdout (commands' output stays theirs); failed logins are still logged.
 AXES_VERBOSE = False
-# The address Daphne resolved (REMOTE_ADDR, from the proxy's X-Forwarded-For behind one), not
+# The address the server resolved (REMOTE_ADDR, from the proxy's X-Forwarded-For behind one), not
 # a header the client could set itself.
 AXES_CLIENT_IP_CALLABLE = "executors.authentication.client_address"
 AXES_LOCKOUT_CALLABLE = "executors.authentication.login_locked_out"

@@ -1,5 +1,5 @@
-"""The ASGI servers the bench runs: Daphne (production's), uvicorn (uvloop, httptools,
-websockets) and granian, each one process on the server core (bench/pin.py), serving the app or
+"""The ASGI servers the bench runs: Daphne, uvicorn (uvloop, httptools, websockets;
+production's) and granian, each one process on the server core (bench/pin.py), serving the app or
 the floor (bench/floor.py). A server's CPU time is its whole process tree's (granian serves from
 a worker process)."""
 
@@ -25,7 +25,7 @@ APP = "assemblyline.asgi:application"
 FLOOR = "bench.floor_asgi:application"
 KINDS = ("daphne", "uvicorn", "granian")
 # What assemblyline.serve runs by default (the production server).
-PRODUCTION = "daphne"
+PRODUCTION = "uvicorn"
 
 
 def free_port() -> int:
@@ -36,7 +36,7 @@ def free_port() -> int:
 
 def command(kind: str, port: int, app: str) -> list[str]:
     if app == APP and kind in ("daphne", "uvicorn"):
-        # The app as production serves it (Daphne; uvicorn with --server uvicorn):
+        # The app as production serves it (uvicorn; Daphne with --server daphne):
         # assemblyline.serve tunes the process and names the application itself.
         # BENCH_SERVER_CMD: e.g. a script that runs it under a profiler.
         cmd = os.environ.get("BENCH_SERVER_CMD", "-m assemblyline.serve").split()

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Start one app process: migrate (unless MIGRATE_ON_START=false, e.g. when a one-shot
 # migrate job runs first, as in docker-compose.yml), then the app server on $PORT
-# (assemblyline/serve.py: Daphne; SERVER=uvicorn for uvicorn).
+# (assemblyline/serve.py: uvicorn; SERVER=daphne for Daphne).
 # -v 0: no access log; every request is a JSON `request` line of the app's own.
 set -e
 if [ "${MIGRATE_ON_START:-true}" = "true" ]; then

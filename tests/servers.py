@@ -1,5 +1,5 @@
-"""Real server processes for tests: `assemblyline.serve` (Daphne, as production; SERVER=uvicorn
-for uvicorn) serving assemblyline.asgi on a free port, against
+"""Real server processes for tests: `assemblyline.serve` (uvicorn, as production; SERVER=daphne
+for Daphne) serving assemblyline.asgi on a free port, against
 the test database (tests using it must be `transaction=True`, so what they write is committed
 and the server sees it), and a Redis of its own when a test needs to stop one."""
 

@@ -1,4 +1,4 @@
-"""The client distribution against a real server process (Daphne on the test database):
+"""The client distribution against a real server process (uvicorn on the test database):
 a full life of an intent driven by two `assembly-line work` executors, one local and one
 server, each taking the phases routed to it; `submit`, `status` and `watch` from the CLI."""
 

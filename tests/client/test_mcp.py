@@ -1,4 +1,4 @@
-"""`assembly-line mcp` against a real server (Daphne on the test database), driven through the
+"""`assembly-line mcp` against a real server (uvicorn on the test database), driven through the
 official MCP SDK's clients as an AI session's host drives it: over stdio (the host starts the
 command) and over streamable HTTP (`--http PORT`).
 

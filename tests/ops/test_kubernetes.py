@@ -65,7 +65,7 @@ def test_app_pods_probe_health_drain_past_the_long_poll_and_never_migrate(render
         assert app["readinessProbe"]["httpGet"]["path"] == "/health"
         assert app["livenessProbe"]["httpGet"]["path"] == "/capabilities"
         pre_stop = int(app["lifecycle"]["preStop"]["exec"]["command"][-1])
-        # Daphne stops at once on SIGTERM: the preStop wait must outlast every held long poll.
+        # The server ends what it holds on SIGTERM: preStop must outlast every held long poll.
         assert pre_stop > settings.LONG_POLL_MAX_SECONDS
         assert pod["terminationGracePeriodSeconds"] > pre_stop
         for container in pod["initContainers"] + pod["containers"]:

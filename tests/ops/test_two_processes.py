@@ -1,7 +1,8 @@
 """Two real server processes on different ports sharing one PostgreSQL and one Redis: executors
 claiming through both never get the same intent, and a WebSocket client connected to process A
-receives the events of changes made through process B. A is served by Daphne (production's)
-and B by uvicorn (`SERVER=uvicorn`), as in a rolling update from one server to the other."""
+receives the events of changes made through process B. A is served by Daphne
+(`SERVER=daphne`) and B by uvicorn (production's), as in a rolling update from one server to
+the other."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def test_two_processes_share_the_line(real_servers: None) -> None:  # noqa: F811
     viewer = token_create(name="tp-viewer", role=Role.VIEWER)[1]
     intent_ids = submit_many(40)
     env = {"RETRY_BACKOFF_SECONDS": "0", "SEPARATE_DUTIES_PHASES": "none"}
-    a, b = Server(env).start(), Server({**env, "SERVER": "uvicorn"}).start()
+    a, b = Server({**env, "SERVER": "daphne"}).start(), Server(env).start()
     # Which server is which: Daphne names itself, uvicorn (server_header off) does not.
     assert httpx.get(a.url + "/health").headers.get("server") == "daphne"
     assert "server" not in httpx.get(b.url + "/health").headers

@@ -1,5 +1,5 @@
 """The dashboard in a real browser (Debian's Chromium driven by playwright) and 200 WebSocket
-clients, against a real Daphne process on PostgreSQL and Redis."""
+clients, against a real uvicorn process on PostgreSQL and Redis."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Issue 16, finding 4: live checks must not stall the service. Slow, trickling and huge
-targets are real HTTP servers; the /health test runs a real Daphne server (tests/servers.py)
+targets are real HTTP servers; the /health test runs a real server (tests/servers.py)
 on PostgreSQL and Redis."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Human review clicked through in a real browser (Debian's Chromium driven by playwright)
-against a real Daphne process on PostgreSQL and Redis: from /admin/ or the dashboard, through
+against a real uvicorn process on PostgreSQL and Redis: from /admin/ or the dashboard, through
 the links the pages offer, to Approve / Reject; the outcome is read back through the REST API.
 
 UPDATE_SCREENSHOT=1 writes the review page to docs/review-page.png."""
