@@ -38,9 +38,6 @@ def test_two_processes_share_the_line(real_servers: None) -> None:  # noqa: F811
     intent_ids = submit_many(40)
     env = {"RETRY_BACKOFF_SECONDS": "0", "SEPARATE_DUTIES_PHASES": "none"}
     a, b = Server({**env, "SERVER": "daphne"}).start(), Server(env).start()
-    # Which server is which: Daphne names itself, uvicorn (server_header off) does not.
-    assert httpx.get(a.url + "/health").headers.get("server") == "daphne"
-    assert "server" not in httpx.get(b.url + "/health").headers
     received: list[dict[str, Any]] = []
     connected = threading.Event()
     stop = threading.Event()
@@ -60,14 +57,18 @@ def test_two_processes_share_the_line(real_servers: None) -> None:  # noqa: F811
                     received.append(message["event"])
 
     watcher = threading.Thread(target=lambda: asyncio.run(watch_a()), daemon=True)
-    watcher.start()
-    assert connected.wait(10)
-    # Half the fleet works through A, half through B, all at once.
-    fleet = [
-        ExecutorLoop((a if n % 2 else b).url, executor_id, token, stop)
-        for n, (executor_id, token) in enumerate(tokens.items())
-    ]
+    fleet: list[ExecutorLoop] = []
     try:
+        # Which server is which: Daphne names itself, uvicorn (server_header off) does not.
+        assert httpx.get(a.url + "/health").headers.get("server") == "daphne"
+        assert "server" not in httpx.get(b.url + "/health").headers
+        watcher.start()
+        assert connected.wait(10)
+        # Half the fleet works through A, half through B, all at once.
+        fleet = [
+            ExecutorLoop((a if n % 2 else b).url, executor_id, token, stop)
+            for n, (executor_id, token) in enumerate(tokens.items())
+        ]
         # A change made only through B reaches the client on A.
         submitted = httpx.post(
             b.url + "/assembly-line/intent",
@@ -96,9 +97,10 @@ def test_two_processes_share_the_line(real_servers: None) -> None:  # noqa: F811
         )
     finally:
         stop.set()
-        for loop in fleet:
-            loop.join(10)
-        watcher.join(10)
+        # Threads a failure before their start left unstarted cannot be joined.
+        for thread in [*fleet, watcher]:
+            if thread.ident is not None:
+                thread.join(10)
         a.stop()
         b.stop()
 
