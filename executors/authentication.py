@@ -132,6 +132,8 @@ def token_table_fingerprint() -> tuple[Any, ...]:
 def look_at_token_table(now: float, ttl: float) -> None:
     """Read the token table's fingerprint when the last look is `ttl` old or more (one
     query per `ttl` per process, whatever the number of tokens)."""
+    if now - _table.checked < ttl:
+        return  # a recent look: no lock on every request (checked again under it below)
     with _table_lock:
         if now - _table.checked < ttl:
             return
